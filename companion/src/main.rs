@@ -1,0 +1,3 @@
+//! mulambda-companion (placeholder until its issue lands).
+#![forbid(unsafe_code)]
+fn main() {}

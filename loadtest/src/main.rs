@@ -1,0 +1,3 @@
+//! mulambda-loadtest (placeholder until its issue lands).
+#![forbid(unsafe_code)]
+fn main() {}

@@ -1,0 +1,2 @@
+//! Test harness (placeholder).
+#![forbid(unsafe_code)]
