@@ -49,7 +49,11 @@ impl SoftCriteria {
     pub fn validate(&self) -> Result<(), Error> {
         let weight = |field: &'static str, w: f64| {
             if !w.is_finite() || w < 0.0 {
-                Err(Error::invalid(field, &w.to_string(), "must be a finite number ≥ 0"))
+                Err(Error::invalid(
+                    field,
+                    &w.to_string(),
+                    "must be a finite number ≥ 0",
+                ))
             } else {
                 Ok(())
             }
@@ -63,19 +67,23 @@ impl SoftCriteria {
                 "latency_weight and accuracy_weight must not both be 0",
             ));
         }
-        if let Some(ms) = self.max_latency_ms {
-            if !ms.is_finite() || ms <= 0.0 {
-                return Err(Error::invalid(
-                    "max_latency_ms",
-                    &ms.to_string(),
-                    "must be a finite number > 0",
-                ));
-            }
+        if let Some(ms) = self.max_latency_ms
+            && (!ms.is_finite() || ms <= 0.0)
+        {
+            return Err(Error::invalid(
+                "max_latency_ms",
+                &ms.to_string(),
+                "must be a finite number > 0",
+            ));
         }
-        if let Some(a) = self.min_accuracy {
-            if !(0.0..=1.0).contains(&a) {
-                return Err(Error::invalid("min_accuracy", &a.to_string(), "must be in [0, 1]"));
-            }
+        if let Some(a) = self.min_accuracy
+            && (!(0.0..=1.0).contains(&a))
+        {
+            return Err(Error::invalid(
+                "min_accuracy",
+                &a.to_string(),
+                "must be in [0, 1]",
+            ));
         }
         Ok(())
     }
@@ -111,11 +119,13 @@ mod tests {
         };
         assert!(bad(|c| c.latency_weight = -1.0).contains("latency_weight"));
         assert!(bad(|c| c.accuracy_weight = f64::NAN).contains("accuracy_weight"));
-        assert!(bad(|c| {
-            c.latency_weight = 0.0;
-            c.accuracy_weight = 0.0
-        })
-        .contains("both"));
+        assert!(
+            bad(|c| {
+                c.latency_weight = 0.0;
+                c.accuracy_weight = 0.0
+            })
+            .contains("both")
+        );
         assert!(bad(|c| c.max_latency_ms = Some(0.0)).contains("max_latency_ms"));
         assert!(bad(|c| c.min_accuracy = Some(1.5)).contains("min_accuracy"));
     }
@@ -123,7 +133,12 @@ mod tests {
     #[test]
     fn parses_numbers_with_names() {
         assert_eq!(parse_number("w", " 2.5 ").unwrap(), 2.5);
-        assert!(parse_number("w", "fast").unwrap_err().to_string().contains("w"));
+        assert!(
+            parse_number("w", "fast")
+                .unwrap_err()
+                .to_string()
+                .contains("w")
+        );
         assert!(parse_number("w", "inf").is_err());
     }
 }

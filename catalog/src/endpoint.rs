@@ -53,7 +53,10 @@ impl Endpoint {
         if !host_ok {
             return Err(EndpointError::BadHost);
         }
-        Ok(Endpoint { host: host.into(), port })
+        Ok(Endpoint {
+            host: host.into(),
+            port,
+        })
     }
 
     /// The host part (brackets kept for IPv6).
@@ -73,7 +76,10 @@ impl From<std::net::SocketAddr> for Endpoint {
             std::net::IpAddr::V4(ip) => ip.to_string(),
             std::net::IpAddr::V6(ip) => format!("[{ip}]"),
         };
-        Endpoint { host: host.into(), port: a.port() }
+        Endpoint {
+            host: host.into(),
+            port: a.port(),
+        }
     }
 }
 
@@ -109,14 +115,25 @@ mod tests {
 
     #[test]
     fn parses_common_forms() {
-        assert_eq!(Endpoint::parse("10.0.0.7:8501").unwrap().to_string(), "10.0.0.7:8501");
-        assert_eq!(Endpoint::parse("http://tf.default.svc:8501/").unwrap().port(), 8501);
+        assert_eq!(
+            Endpoint::parse("10.0.0.7:8501").unwrap().to_string(),
+            "10.0.0.7:8501"
+        );
+        assert_eq!(
+            Endpoint::parse("http://tf.default.svc:8501/")
+                .unwrap()
+                .port(),
+            8501
+        );
         assert_eq!(Endpoint::parse("[::1]:9901").unwrap().host(), "[::1]");
     }
 
     #[test]
     fn rejects_garbage() {
-        assert_eq!(Endpoint::parse("localhost"), Err(EndpointError::MissingPort));
+        assert_eq!(
+            Endpoint::parse("localhost"),
+            Err(EndpointError::MissingPort)
+        );
         assert_eq!(Endpoint::parse("h:0"), Err(EndpointError::BadPort));
         assert_eq!(Endpoint::parse("h:99999"), Err(EndpointError::BadPort));
         assert_eq!(Endpoint::parse(":80"), Err(EndpointError::BadHost));

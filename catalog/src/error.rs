@@ -21,6 +21,10 @@ impl Error {
     /// Builds an [`Error::Invalid`], shortening the shown value so a huge input stays readable.
     pub fn invalid(field: &'static str, value: &str, reason: impl std::fmt::Display) -> Error {
         let value: String = value.chars().take(64).collect();
-        Error::Invalid { field, value, reason: reason.to_string() }
+        Error::Invalid {
+            field,
+            value,
+            reason: reason.to_string(),
+        }
     }
 }

@@ -79,7 +79,10 @@ impl Change {
             "latency" => ChangeKind::Latency,
             _ => ChangeKind::Unknown,
         };
-        Change { kind, id: id.chars().take(253).collect() }
+        Change {
+            kind,
+            id: id.chars().take(253).collect(),
+        }
     }
 }
 
@@ -167,7 +170,10 @@ mod tests {
 
     #[test]
     fn parses_messages_totally() {
-        assert_eq!(Change::parse("executor-up fast-1").kind, ChangeKind::ExecutorUp);
+        assert_eq!(
+            Change::parse("executor-up fast-1").kind,
+            ChangeKind::ExecutorUp
+        );
         assert_eq!(Change::parse("latency e").id, "e");
         assert_eq!(Change::parse("").kind, ChangeKind::Unknown);
         assert_eq!(Change::parse("future-thing x y").kind, ChangeKind::Unknown);

@@ -69,7 +69,11 @@ impl Executor {
     /// Checks what the type system does not: accuracy in [0, 1] and a bounded signature.
     pub fn validate(&self) -> Result<(), Error> {
         if !(0.0..=1.0).contains(&self.accuracy) {
-            return Err(Error::invalid("accuracy", &self.accuracy.to_string(), "must be in [0, 1]"));
+            return Err(Error::invalid(
+                "accuracy",
+                &self.accuracy.to_string(),
+                "must be in [0, 1]",
+            ));
         }
         if let Some(sig) = &self.signature {
             sig.validate()?;
@@ -86,9 +90,16 @@ impl SignatureSummary {
         if self.name.len() > MAX_NAME {
             return Err(Error::invalid("signature.name", &self.name, "too long"));
         }
-        for (field, tensors) in [("signature.inputs", &self.inputs), ("signature.outputs", &self.outputs)] {
+        for (field, tensors) in [
+            ("signature.inputs", &self.inputs),
+            ("signature.outputs", &self.outputs),
+        ] {
             if tensors.len() > MAX_TENSORS {
-                return Err(Error::invalid(field, &tensors.len().to_string(), "too many tensors"));
+                return Err(Error::invalid(
+                    field,
+                    &tensors.len().to_string(),
+                    "too many tensors",
+                ));
             }
             for t in tensors {
                 if t.name.len() > MAX_NAME || t.dtype.len() > MAX_NAME {

@@ -83,7 +83,10 @@ impl TraitValue {
         let s = s.trim();
         if s.len() > TRAIT_MAX {
             // Checked before lower-casing so a huge input costs nothing.
-            return Err(IdentError::TooLong { len: s.len(), max: TRAIT_MAX });
+            return Err(IdentError::TooLong {
+                len: s.len(),
+                max: TRAIT_MAX,
+            });
         }
         let lower = s.to_ascii_lowercase();
         check(&lower, TRAIT_MAX, "a-z 0-9 . _ -", |c| {
@@ -188,7 +191,10 @@ mod tests {
     #[test]
     fn trait_values_reject_bad_shapes() {
         assert_eq!(TraitValue::parse("  "), Err(IdentError::Empty));
-        assert!(matches!(TraitValue::parse("a b"), Err(IdentError::BadChar { found: ' ', .. })));
+        assert!(matches!(
+            TraitValue::parse("a b"),
+            Err(IdentError::BadChar { found: ' ', .. })
+        ));
         assert_eq!(TraitValue::parse("-x"), Err(IdentError::BadStart));
         assert!(matches!(
             TraitValue::parse(&"x".repeat(64)),

@@ -24,12 +24,20 @@ const MAX_LATENCY_MS: f64 = 3_600_000.0;
 impl LatencyMeasurement {
     /// A reachable measurement.
     pub fn reachable(latency_ms: f64, samples: u32, measured_at_ms: u64) -> LatencyMeasurement {
-        LatencyMeasurement { latency_ms: Some(latency_ms), samples, measured_at_ms }
+        LatencyMeasurement {
+            latency_ms: Some(latency_ms),
+            samples,
+            measured_at_ms,
+        }
     }
 
     /// An unreachable marker.
     pub fn unreachable(measured_at_ms: u64) -> LatencyMeasurement {
-        LatencyMeasurement { latency_ms: None, samples: 0, measured_at_ms }
+        LatencyMeasurement {
+            latency_ms: None,
+            samples: 0,
+            measured_at_ms,
+        }
     }
 
     /// Whether the client was reachable.
@@ -39,14 +47,14 @@ impl LatencyMeasurement {
 
     /// Checks the value is finite, non-negative and believable.
     pub fn validate(&self) -> Result<(), Error> {
-        if let Some(ms) = self.latency_ms {
-            if !(0.0..=MAX_LATENCY_MS).contains(&ms) {
-                return Err(Error::invalid(
-                    "latency_ms",
-                    &ms.to_string(),
-                    "must be in [0, 3600000]",
-                ));
-            }
+        if let Some(ms) = self.latency_ms
+            && (!(0.0..=MAX_LATENCY_MS).contains(&ms))
+        {
+            return Err(Error::invalid(
+                "latency_ms",
+                &ms.to_string(),
+                "must be in [0, 3600000]",
+            ));
         }
         Ok(())
     }

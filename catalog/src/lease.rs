@@ -24,7 +24,10 @@ pub struct LeaseConfig {
 impl LeaseConfig {
     /// A lease of three heartbeats.
     pub fn with_heartbeat(heartbeat: Duration) -> LeaseConfig {
-        LeaseConfig { heartbeat, ttl: heartbeat * 3 }
+        LeaseConfig {
+            heartbeat,
+            ttl: heartbeat * 3,
+        }
     }
 }
 
@@ -46,10 +49,7 @@ pub trait LeasedRecord: Clone + PartialEq + Send + Sync + 'static {
         announce: bool,
     ) -> impl Future<Output = Result<crate::Registered, StoreError>> + Send;
     /// Removes the record.
-    fn deregister(
-        store: &Store,
-        id: &Id,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn deregister(store: &Store, id: &Id) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 impl LeasedRecord for Executor {
@@ -129,7 +129,11 @@ impl Lease {
         let (stop_tx, stop_rx) = oneshot::channel();
         let state = Arc::new(LeaseState::default());
         let task = tokio::spawn(run_lease(store, record, config, stop_rx, state.clone()));
-        Lease { stop: Some(stop_tx), task, state }
+        Lease {
+            stop: Some(stop_tx),
+            task,
+            state,
+        }
     }
 
     /// The lease's health.

@@ -60,7 +60,8 @@ impl Store {
         let now = self.server_time_ms().await?;
         let lease = now.saturating_add(ttl.as_millis() as u64);
         let body = schema::encode_executor(executor, lease);
-        self.put_leased(RecordKind::Executor, &executor.id, body, lease, announce).await
+        self.put_leased(RecordKind::Executor, &executor.id, body, lease, announce)
+            .await
     }
 
     /// Writes (or renews) a client's registration with a lease of `ttl`; see
@@ -74,7 +75,8 @@ impl Store {
         let now = self.server_time_ms().await?;
         let lease = now.saturating_add(ttl.as_millis() as u64);
         let body = schema::encode_client(client, lease);
-        self.put_leased(RecordKind::Client, &client.id, body, lease, announce).await
+        self.put_leased(RecordKind::Client, &client.id, body, lease, announce)
+            .await
     }
 
     async fn put_leased(
@@ -87,7 +89,10 @@ impl Store {
     ) -> Result<Registered, StoreError> {
         let keys = self.keys();
         let mut p = redis::pipe();
-        p.cmd("HSET").arg(kind.hash(keys)).arg(id.as_str()).arg(body);
+        p.cmd("HSET")
+            .arg(kind.hash(keys))
+            .arg(id.as_str())
+            .arg(body);
         if announce {
             p.cmd("INCR").arg(keys.generation()).ignore();
             p.cmd("PUBLISH")
@@ -98,9 +103,15 @@ impl Store {
         let (added,): (u64,) = self.query("register", &p).await?;
         if added == 1 && !announce {
             self.announce(&format!("{}-up {id}", kind.word())).await?;
-            return Ok(Registered { lease_until_ms, announced: true });
+            return Ok(Registered {
+                lease_until_ms,
+                announced: true,
+            });
         }
-        Ok(Registered { lease_until_ms, announced: announce })
+        Ok(Registered {
+            lease_until_ms,
+            announced: announce,
+        })
     }
 
     async fn announce(&self, message: &str) -> Result<(), StoreError> {

@@ -167,7 +167,11 @@ pub(crate) fn decode_record<T: DeserializeOwned>(
     };
     let body: T = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "record".to_string() } else { path };
+        let field = if path == "." {
+            "record".to_string()
+        } else {
+            path
+        };
         err(&field, e.into_inner().to_string())
     })?;
     Ok((body, lease))
@@ -191,7 +195,11 @@ fn check_id(key: &str, field: &[u8], id: &Id) -> Result<(), DecodeError> {
 
 fn invalid(key: &str, e: crate::Error) -> DecodeError {
     let crate::Error::Invalid { field, .. } = &e;
-    DecodeError { key: key.to_string(), field: field.to_string(), reason: e.to_string() }
+    DecodeError {
+        key: key.to_string(),
+        field: field.to_string(),
+        reason: e.to_string(),
+    }
 }
 
 /// Decodes one field of the executors hash into an executor and its lease deadline.
@@ -208,7 +216,11 @@ pub fn decode_executor(
 }
 
 /// Decodes one field of the clients hash into a client and its lease deadline.
-pub fn decode_client(keys: &Keys, field: &[u8], bytes: &[u8]) -> Result<(Client, u64), DecodeError> {
+pub fn decode_client(
+    keys: &Keys,
+    field: &[u8],
+    bytes: &[u8],
+) -> Result<(Client, u64), DecodeError> {
     let key = hash_key(keys.clients(), field);
     let (c, lease): (Client, _) = decode_record(&key, bytes, true)?;
     check_id(&key, field, &c.id)?;

@@ -126,7 +126,10 @@ impl Store {
                 let pem = std::fs::read(path).map_err(|e| {
                     StoreError::Config(format!("cannot read CA file {}: {e}", path.display()))
                 })?;
-                let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
+                let certs = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
                 redis::Client::build_with_tls(config.url.as_str(), certs).map_err(bad_url)?
             }
         };
@@ -183,8 +186,14 @@ impl Store {
             ConnectionManager::new_with_config(self.inner.client.clone(), cfg),
         )
         .await
-        .map_err(|_| StoreError::Timeout { op: "connect", after: deadline })?
-        .map_err(|source| StoreError::Connect { url: self.inner.redacted_url.clone(), source })?;
+        .map_err(|_| StoreError::Timeout {
+            op: "connect",
+            after: deadline,
+        })?
+        .map_err(|source| StoreError::Connect {
+            url: self.inner.redacted_url.clone(),
+            source,
+        })?;
         *slot = Some(manager.clone());
         Ok(manager)
     }
@@ -276,7 +285,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact_url("redis://:s3cret@h:6379/0"), "redis://:***@h:6379/0");
+        assert_eq!(
+            redact_url("redis://:s3cret@h:6379/0"),
+            "redis://:***@h:6379/0"
+        );
         assert_eq!(redact_url("rediss://u:p@h:1/"), "rediss://u:***@h:1/");
         assert_eq!(redact_url("redis://h:1"), "redis://h:1");
         assert_eq!(redact_url("::"), "<unparseable URL>");
@@ -286,7 +298,9 @@ mod tests {
     fn rejects_bad_config() {
         assert!(Store::new(StoreConfig::new("http://x")).is_err());
         assert!(Store::new(StoreConfig::new("redis://h:1").with_prefix("a b")).is_err());
-        let e = Store::new(StoreConfig::new("redis://:pw@h:1/").with_prefix("")).err().unwrap();
+        let e = Store::new(StoreConfig::new("redis://:pw@h:1/").with_prefix(""))
+            .err()
+            .unwrap();
         assert!(!e.to_string().contains("pw@"));
     }
 

@@ -100,15 +100,26 @@ impl Store {
         p.cmd("GET").arg(keys.generation());
         p.cmd("HGETALL").arg(keys.executors());
         p.cmd("HGETALL").arg(&row);
-        let (time, generation, executors, latencies): ((u64, u64), Option<Vec<u8>>, RawHash, RawHash) =
-            self.query("read_client_view", &p).await?;
+        let (time, generation, executors, latencies): (
+            (u64, u64),
+            Option<Vec<u8>>,
+            RawHash,
+            RawHash,
+        ) = self.query("read_client_view", &p).await?;
         let server_time_ms = time_ms(time);
         let mut view = ClientView {
             server_time_ms,
             generation: parse_generation(generation.as_deref()),
             ..ClientView::default()
         };
-        decode_executors(self, executors, server_time_ms, &mut view.executors, &mut view.rejected, &mut view.expired);
+        decode_executors(
+            self,
+            executors,
+            server_time_ms,
+            &mut view.executors,
+            &mut view.rejected,
+            &mut view.expired,
+        );
         view.latencies = decode_row(&row, latencies, &mut view.rejected);
         Ok(view)
     }
@@ -141,12 +152,16 @@ impl Store {
         p.cmd("HGETALL").arg(keys.clients());
         let (time, raw): ((u64, u64), RawHash) = self.query("read_clients", &p).await?;
         let now = time_ms(time);
-        let mut view = ClientsView { server_time_ms: now, ..ClientsView::default() };
+        let mut view = ClientsView {
+            server_time_ms: now,
+            ..ClientsView::default()
+        };
         for (field, value) in raw {
             match schema::decode_client(keys, &field, &value) {
-                Ok((value, lease)) if lease > now => {
-                    view.clients.push(Leased { value, lease_until_ms: lease })
-                }
+                Ok((value, lease)) if lease > now => view.clients.push(Leased {
+                    value,
+                    lease_until_ms: lease,
+                }),
                 Ok(_) => view.expired += 1,
                 Err(e) => view.rejected.push(e),
             }
@@ -169,7 +184,14 @@ impl Store {
             generation: parse_generation(generation.as_deref()),
             ..ExecutorsView::default()
         };
-        decode_executors(self, raw, now, &mut view.executors, &mut view.rejected, &mut view.expired);
+        decode_executors(
+            self,
+            raw,
+            now,
+            &mut view.executors,
+            &mut view.rejected,
+            &mut view.expired,
+        );
         Ok(view)
     }
 }
@@ -185,7 +207,10 @@ fn decode_executors(
     out.reserve(raw.len());
     for (field, value) in raw {
         match schema::decode_executor(store.keys(), &field, &value) {
-            Ok((value, lease)) if lease > now => out.push(Leased { value, lease_until_ms: lease }),
+            Ok((value, lease)) if lease > now => out.push(Leased {
+                value,
+                lease_until_ms: lease,
+            }),
             Ok(_) => *expired += 1,
             Err(e) => rejected.push(e),
         }

@@ -103,7 +103,11 @@ impl RedisServer {
 
     /// A `redis://` (or `rediss://`) URL for this server, with the password when one is set.
     pub fn url(&self) -> String {
-        let scheme = if self.options.tls.is_some() { "rediss" } else { "redis" };
+        let scheme = if self.options.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         match &self.options.password {
             Some(p) => format!("{scheme}://:{p}@127.0.0.1:{}/", self.port),
             None => format!("{scheme}://127.0.0.1:{}/", self.port),
@@ -175,7 +179,9 @@ impl RedisServer {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let mut child = cmd.spawn().map_err(|e| format!("spawn {:?}: {e}", self.binary))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("spawn {:?}: {e}", self.binary))?;
         let deadline = Instant::now() + STARTUP_DEADLINE;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
