@@ -84,7 +84,7 @@ openssl x509 -req -in "$out_dir/server.csr" -CA "$out_dir/ca.crt" -CAkey "$out_d
 openssl verify -CAfile "$out_dir/ca.crt" "$out_dir/tls.crt" >/dev/null
 
 ca_bundle=$(base64 <"$out_dir/ca.crt" | tr -d '\n')
-patch="[{\"op\":\"add\",\"path\":\"/webhooks/0/caBundle\",\"value\":\"${ca_bundle}\"}]"
+patch="[{\"op\":\"add\",\"path\":\"/webhooks/0/clientConfig/caBundle\",\"value\":\"${ca_bundle}\"}]"
 
 secret_manifest() {
   cat <<YAML
