@@ -1,1 +1,11 @@
-//! placeholder
+//! mulambda-loadtest: the instrument that shows mulambda working and measures it.
+//!
+//! - [`sim`]: a TensorFlow Serving REST simulator (executors with configurable service time and
+//!   faults), usable in-process and as `mulambda-loadtest sim`.
+//! - [`run`]: an open-loop load generator with coordinated-omission-free latency in HDR
+//!   histograms, usable in-process ([`run::run_load`]) and as `mulambda-loadtest run`.
+#![forbid(unsafe_code)]
+
+pub mod run;
+pub mod sim;
+pub mod util;

@@ -60,7 +60,8 @@ impl ServiceTime {
     /// Service time in milliseconds for `elements` inputs, `in_flight` concurrent requests and
     /// a jitter draw `u` in [0, 1).
     pub fn millis(&self, elements: usize, in_flight: usize, u: f64) -> f64 {
-        let base = self.base_ms + self.per_element_us / 1000.0 * elements as f64 + self.jitter_ms * u;
+        let base =
+            self.base_ms + self.per_element_us / 1000.0 * elements as f64 + self.jitter_ms * u;
         base * (1.0 + self.concurrency_slowdown * in_flight.saturating_sub(1) as f64)
     }
 }
@@ -339,7 +340,11 @@ impl SimConfig {
                 "drop-rate" => config.fault.drop_rate = parse(key, value)?,
                 "slow-factor" => config.fault.slow_factor = parse(key, value)?,
                 "extra-ms" => config.fault.extra_ms = parse(key, value)?,
-                other => return Err(ConfigError(format!("unknown key {other:?} in executor spec"))),
+                other => {
+                    return Err(ConfigError(format!(
+                        "unknown key {other:?} in executor spec"
+                    )));
+                }
             }
         }
         if !labels_given {
@@ -441,7 +446,8 @@ mod tests {
 
     #[test]
     fn json_config_uses_defaults() {
-        let c: SimConfig = serde_json::from_str(r#"{"name": "x", "timing": {"base_ms": 3}}"#).unwrap();
+        let c: SimConfig =
+            serde_json::from_str(r#"{"name": "x", "timing": {"base_ms": 3}}"#).unwrap();
         assert_eq!(c.timing.base_ms, 3.0);
         assert_eq!(c.model, "half_plus_two");
         assert!(serde_json::from_str::<SimConfig>(r#"{"nme": "x"}"#).is_err());

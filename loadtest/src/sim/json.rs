@@ -62,11 +62,10 @@ pub fn write_number(out: &mut String, x: f64) {
         out.push_str("NaN");
     } else if x.is_infinite() {
         out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
-    } else if x == x.trunc() && x.abs() < 1e15 {
-        // Keep a decimal point so floats stay floats (TF writes DT_FLOAT as decimals).
-        let _ = write!(out, "{x:.1}");
     } else {
-        let _ = write!(out, "{x}");
+        // Debug formatting is the shortest round-trip form, keeps a decimal point for whole
+        // numbers (`3.0`: floats stay floats) and uses exponents for extreme magnitudes.
+        let _ = write!(out, "{x:?}");
     }
 }
 
@@ -122,7 +121,11 @@ fn rewrite_non_finite(body: &[u8]) -> Option<Vec<u8>> {
             }
             b'{' | b'[' => {
                 stack.push(b);
-                expect = if b == b'{' { Expect::Key } else { Expect::Value };
+                expect = if b == b'{' {
+                    Expect::Key
+                } else {
+                    Expect::Value
+                };
             }
             b'}' | b']' => {
                 stack.pop();
@@ -137,9 +140,8 @@ fn rewrite_non_finite(body: &[u8]) -> Option<Vec<u8>> {
             }
             b' ' | b'\t' | b'\n' | b'\r' => {}
             _ if expect == Expect::Value => {
-                if let Some((token, marker)) = TOKENS
-                    .iter()
-                    .find(|(token, _)| token_at(body, i, token))
+                if let Some((token, marker)) =
+                    TOKENS.iter().find(|(token, _)| token_at(body, i, token))
                 {
                     out.extend_from_slice(marker.as_bytes());
                     i += token.len();
@@ -161,9 +163,9 @@ fn rewrite_non_finite(body: &[u8]) -> Option<Vec<u8>> {
 fn token_at(body: &[u8], i: usize, token: &str) -> bool {
     let end = i + token.len();
     body.get(i..end) == Some(token.as_bytes())
-        && body.get(end).is_none_or(|b| {
-            matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r')
-        })
+        && body
+            .get(end)
+            .is_none_or(|b| matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r'))
 }
 
 #[cfg(test)]
@@ -180,9 +182,23 @@ mod tests {
     #[test]
     fn non_finite_tokens_become_numbers() {
         let v = parse_lenient(b"[NaN, Infinity, -Infinity, Inf, -Inf, 1]").unwrap();
-        let xs: Vec<f64> = v.as_array().unwrap().iter().map(|v| as_number(v).unwrap()).collect();
+        let xs: Vec<f64> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| as_number(v).unwrap())
+            .collect();
         assert!(xs[0].is_nan());
-        assert_eq!(xs[1..], [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY, 1.0]);
+        assert_eq!(
+            xs[1..],
+            [
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                1.0
+            ]
+        );
     }
 
     #[test]
@@ -203,7 +219,15 @@ mod tests {
     #[test]
     fn numbers_are_written_like_tf_serving() {
         let mut s = String::new();
-        for x in [2.5, 3.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300, -0.125] {
+        for x in [
+            2.5,
+            3.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e300,
+            -0.125,
+        ] {
             write_number(&mut s, x);
             s.push(' ');
         }

@@ -179,6 +179,21 @@ impl Input {
         }
     }
 
+    /// Names and shapes of the tensors (unnamed: an empty name).
+    fn signature(&self, what: &str) -> Result<Vec<(String, Vec<usize>)>, ApiError> {
+        match self {
+            Input::Single(t) => Ok(vec![(String::new(), t.shape(what)?)]),
+            Input::Named(named) => {
+                let mut sig = named
+                    .iter()
+                    .map(|(k, t)| Ok((k.clone(), t.shape(what)?)))
+                    .collect::<Result<Vec<_>, ApiError>>()?;
+                sig.sort();
+                Ok(sig)
+            }
+        }
+    }
+
     fn len(&self) -> usize {
         match self {
             Input::Single(t) => t.len(),
@@ -247,7 +262,7 @@ fn check_signature(doc: &Map<String, Value>, accepted: &[&str]) -> Result<(), Ap
     }
 }
 
-fn as_object<'a>(doc: &'a Value) -> Result<&'a Map<String, Value>, ApiError> {
+fn as_object(doc: &Value) -> Result<&Map<String, Value>, ApiError> {
     doc.as_object().ok_or_else(|| {
         ApiError::invalid_argument(format!(
             "Request body must be a JSON object but got JSON {}",
@@ -275,12 +290,22 @@ pub fn parse_predict(doc: &Value) -> Result<PredictRequest, ApiError> {
             if items.is_empty() {
                 return Err(ApiError::invalid_argument("No values in 'instances' array"));
             }
-            items
+            let instances = items
                 .iter()
                 .enumerate()
                 .map(|(i, v)| Input::from_json(v, &format!("instances[{i}]")))
-                .collect::<Result<Vec<_>, _>>()
-                .map(PredictRequest::Row)
+                .collect::<Result<Vec<_>, _>>()?;
+            // Instances form one batch: all must have the same named inputs and shapes.
+            let first = instances[0].signature("instances[0]")?;
+            for (i, input) in instances.iter().enumerate().skip(1) {
+                let what = format!("instances[{i}]");
+                if input.signature(&what)? != first {
+                    return Err(ApiError::invalid_argument(format!(
+                        "Expecting all instances to have the same named inputs and shapes: {what} differs from instances[0]"
+                    )));
+                }
+            }
+            Ok(PredictRequest::Row(instances))
         }
         (Some(_), None) => Err(ApiError::invalid_argument(
             "Excepting 'instances' to be an list/array",
@@ -482,8 +507,8 @@ mod tests {
             r#"{"predictions": [[2.5, 3.0], [3.5, 4.0]]}"#
         );
         assert_eq!(
-            answer(r#"{"signature_name": "serving_default", "instances": [{"x": 2}, {"x": [4]}]}"#),
-            r#"{"predictions": [{"x": 3.0}, {"x": [4.0]}]}"#
+            answer(r#"{"signature_name": "serving_default", "instances": [{"x": 2}, {"x": 4}]}"#),
+            r#"{"predictions": [{"x": 3.0}, {"x": 4.0}]}"#
         );
         assert_eq!(
             answer(r#"{"instances": [NaN, Infinity]}"#),
@@ -512,37 +537,58 @@ mod tests {
         assert!(err(r#"{"instances": 1}"#).contains("list/array"));
         assert!(err(r#"{"instances": ["a"]}"#).contains("not a number"));
         assert!(err(r#"{"instances": [true]}"#).contains("not a number"));
-        assert!(err(r#"{"instances": [[1, 2], [3]]}"#).contains("dense"));
+        assert!(err(r#"{"instances": [[[1, 2], [3]]]}"#).contains("dense"));
+        assert!(err(r#"{"instances": [[1, 2], [3]]}"#).contains("same named inputs"));
+        assert!(err(r#"{"instances": [{"x": 1}, {"z": 1}]}"#).contains("same named inputs"));
+        assert!(err(r#"{"instances": [{"x": 1}, 1]}"#).contains("same named inputs"));
         assert!(err(r#"{"instances": [{"b64": "AA=="}]}"#).contains("binary"));
-        assert!(err(r#"{"signature_name": "nope", "instances": [1]}"#).contains("\"nope\" not found"));
+        assert!(
+            err(r#"{"signature_name": "nope", "instances": [1]}"#).contains("\"nope\" not found")
+        );
         assert!(err(r#"[1, 2]"#).contains("JSON object"));
     }
 
     #[test]
     fn element_counts() {
-        let req = parse_predict(&parse_lenient(br#"{"instances": [[1, 2], [3, 4]]}"#).unwrap()).unwrap();
+        let req =
+            parse_predict(&parse_lenient(br#"{"instances": [[1, 2], [3, 4]]}"#).unwrap()).unwrap();
         assert_eq!(predict(&req).elements, 4);
     }
 
     #[test]
     fn regress_and_classify() {
-        let doc = parse_lenient(br#"{"examples": [{"x": 1.0}, {"x": [1, 2], "tag": "a", "on": true}]}"#).unwrap();
+        let doc =
+            parse_lenient(br#"{"examples": [{"x": 1.0}, {"x": [1, 2], "tag": "a", "on": true}]}"#)
+                .unwrap();
         let r = examples(ExampleMethod::Regress, &doc).unwrap();
         assert_eq!(r.body, r#"{"results": [2.5, 4.0]}"#);
         assert_eq!(r.elements, 5);
         let doc = parse_lenient(br#"{"context": {"b": -1}, "examples": [{"x": 1}]}"#).unwrap();
         let c = examples(ExampleMethod::Classify, &doc).unwrap();
-        assert_eq!(c.body, r#"{"results": [[["negative", 0.5], ["positive", 0.5]]]}"#);
+        assert_eq!(
+            c.body,
+            r#"{"results": [[["negative", 0.5], ["positive", 0.5]]]}"#
+        );
     }
 
     #[test]
     fn example_errors() {
-        let e = |b: &str, m| examples(m, &parse_lenient(b.as_bytes()).unwrap()).unwrap_err().message;
+        let e = |b: &str, m| {
+            examples(m, &parse_lenient(b.as_bytes()).unwrap())
+                .unwrap_err()
+                .message
+        };
         assert!(e(r#"{}"#, ExampleMethod::Regress).contains("When method is regress"));
         assert!(e(r#"{"examples": []}"#, ExampleMethod::Classify).contains("empty"));
         assert!(e(r#"{"examples": {}}"#, ExampleMethod::Classify).contains("list/array"));
         assert!(e(r#"{"examples": [1]}"#, ExampleMethod::Classify).contains("must be JSON object"));
-        assert!(e(r#"{"examples": [{"x": null}]}"#, ExampleMethod::Classify).contains("unexpected JSON type"));
-        assert!(e(r#"{"examples": [{"x": [[1]]}]}"#, ExampleMethod::Classify).contains("unexpected JSON type"));
+        assert!(
+            e(r#"{"examples": [{"x": null}]}"#, ExampleMethod::Classify)
+                .contains("unexpected JSON type")
+        );
+        assert!(
+            e(r#"{"examples": [{"x": [[1]]}]}"#, ExampleMethod::Classify)
+                .contains("unexpected JSON type")
+        );
     }
 }

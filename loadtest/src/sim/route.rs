@@ -131,11 +131,14 @@ fn model_and_version(spec: &str) -> Option<(String, Result<VersionSelector, ApiE
     let model = model.to_owned();
     let segment = |rest: &str, word: &str| -> Option<(usize, usize)> {
         let after = rest.strip_prefix('/')?;
-        if !starts_with_ignore_case(after, word) || after.as_bytes().get(word.len()) != Some(&b'/') {
+        if !starts_with_ignore_case(after, word) || after.as_bytes().get(word.len()) != Some(&b'/')
+        {
             return None;
         }
         let start = 1 + word.len() + 1;
-        let end = rest[start..].find(['/', ':']).map_or(rest.len(), |i| start + i);
+        let end = rest[start..]
+            .find(['/', ':'])
+            .map_or(rest.len(), |i| start + i);
         (end > start).then_some((start, end))
     };
     if let Some((start, end)) = segment(rest, "versions") {
@@ -143,9 +146,14 @@ fn model_and_version(spec: &str) -> Option<(String, Result<VersionSelector, ApiE
         if !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let version = digits.parse::<i64>().map(VersionSelector::Number).map_err(|_| {
-            ApiError::invalid_argument(format!("Failed to convert version: {digits} to numeric."))
-        });
+        let version = digits
+            .parse::<i64>()
+            .map(VersionSelector::Number)
+            .map_err(|_| {
+                ApiError::invalid_argument(format!(
+                    "Failed to convert version: {digits} to numeric."
+                ))
+            });
         return Some((model, version, &rest[end..]));
     }
     if let Some((start, end)) = segment(rest, "labels") {
@@ -203,21 +211,36 @@ mod tests {
     fn status_and_metadata_paths() {
         assert_eq!(
             ok(Method::GET, "/v1/models/m"),
-            Route::Status { model: "m".into(), version: VersionSelector::Latest }
+            Route::Status {
+                model: "m".into(),
+                version: VersionSelector::Latest
+            }
         );
         assert_eq!(
             ok(Method::GET, "/v1/models/m/versions/3"),
-            Route::Status { model: "m".into(), version: VersionSelector::Number(3) }
+            Route::Status {
+                model: "m".into(),
+                version: VersionSelector::Number(3)
+            }
         );
         assert_eq!(
             ok(Method::GET, "/v1/models/m/labels/canary/metadata"),
-            Route::Metadata { model: "m".into(), version: VersionSelector::Label("canary".into()) }
+            Route::Metadata {
+                model: "m".into(),
+                version: VersionSelector::Label("canary".into())
+            }
         );
         assert_eq!(
             ok(Method::GET, "/v1/models/m/metadata"),
-            Route::Metadata { model: "m".into(), version: VersionSelector::Latest }
+            Route::Metadata {
+                model: "m".into(),
+                version: VersionSelector::Latest
+            }
         );
-        assert_eq!(ok(Method::POST, "/-/sim/fault"), Route::Control("fault".into()));
+        assert_eq!(
+            ok(Method::POST, "/-/sim/fault"),
+            Route::Control("fault".into())
+        );
     }
 
     #[test]
@@ -233,7 +256,13 @@ mod tests {
         assert_eq!(status(Method::GET, "/v1/models/m/other"), 400);
         assert_eq!(status(Method::GET, "/v1/models"), 400);
         assert_eq!(status(Method::GET, "/v1/other"), 400);
-        assert_eq!(status(Method::POST, "/v1/models/m/versions/99999999999999999999:predict"), 400);
+        assert_eq!(
+            status(
+                Method::POST,
+                "/v1/models/m/versions/99999999999999999999:predict"
+            ),
+            400
+        );
         assert_eq!(status(Method::GET, "/"), 404);
         assert_eq!(status(Method::GET, "/healthz"), 404);
     }

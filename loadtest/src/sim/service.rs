@@ -44,10 +44,18 @@ pub async fn handle(
     let read_body = || async {
         match Limited::new(body, MAX_BODY_BYTES).collect().await {
             Ok(collected) => Ok(collected.to_bytes()),
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
-            ),
-            Err(_) => Err(ApiError::invalid_argument("Failed to read the request body")),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Request body too large",
+                ))
+            }
+            Err(_) => Err(ApiError::invalid_argument(
+                "Failed to read the request body",
+            )),
         }
     };
     match routed {
@@ -58,13 +66,19 @@ pub async fn handle(
             };
             Ok(control(&state, &parts.method, &path, &body))
         }
-        Route::Status { model, version } => Ok(json_or_error(check_model(&state, &model, false).and_then(|()| {
-            status::status(&state.config, &version, state.is_available())
-        }))),
-        Route::Metadata { model, version } => Ok(json_or_error(
-            check_model(&state, &model, false).and_then(|()| status::metadata(&state.config, &version)),
+        Route::Status { model, version } => Ok(json_or_error(
+            check_model(&state, &model, false)
+                .and_then(|()| status::status(&state.config, &version, state.is_available())),
         )),
-        Route::Inference { model, version, method } => {
+        Route::Metadata { model, version } => Ok(json_or_error(
+            check_model(&state, &model, false)
+                .and_then(|()| status::metadata(&state.config, &version)),
+        )),
+        Route::Inference {
+            model,
+            version,
+            method,
+        } => {
             let (_guard, in_flight) = state.begin_inference();
             if let Err(e) = admit(&state, &model, &version) {
                 return Ok(e.into_response());
@@ -84,7 +98,9 @@ pub async fn handle(
                     state.count_fault();
                     let status = StatusCode::from_u16(fault.error_status)
                         .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                    return Ok(ApiError::new(status, "simulated fault: injected error").into_response());
+                    return Ok(
+                        ApiError::new(status, "simulated fault: injected error").into_response()
+                    );
                 }
                 None => {}
             }
@@ -111,7 +127,11 @@ pub async fn handle(
 
 /// Service time for one request, faults' slowdown included.
 pub fn delay(timing: &ServiceTime, fault: &Fault, elements: usize, in_flight: usize) -> Duration {
-    let u = if timing.jitter_ms > 0.0 { rand::random::<f64>() } else { 0.0 };
+    let u = if timing.jitter_ms > 0.0 {
+        rand::random::<f64>()
+    } else {
+        0.0
+    };
     let ms = timing.millis(elements, in_flight, u) * fault.slow_factor + fault.extra_ms;
     Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 3600.0))
 }
@@ -175,33 +195,42 @@ struct AvailableBody {
 /// The control endpoint: `GET /-/sim/state`, `POST /-/sim/fault` (a [`Fault`] JSON; omitted
 /// fields take their defaults, so `{}` clears all faults), `POST /-/sim/timing` (a
 /// [`ServiceTime`] JSON), `POST /-/sim/available` (`{"available": bool}`).
-fn control(state: &ExecutorState, method: &Method, path: &str, body: &[u8]) -> Response<Full<Bytes>> {
-    let bad = |e: serde_json::Error| ApiError::invalid_argument(format!("invalid control body: {e}"));
-    let result: Result<(), ApiError> = match (method, path) {
-        (&Method::GET, "state") => Ok(()),
-        (&Method::POST, "fault") => serde_json::from_slice::<Fault>(body)
-            .map_err(bad)
-            .and_then(|f| {
-                f.validate().map_err(|e| ApiError::invalid_argument(e.to_string()))?;
-                state.fault.store(Arc::new(f));
-                Ok(())
-            }),
-        (&Method::POST, "timing") => serde_json::from_slice::<ServiceTime>(body)
-            .map_err(bad)
-            .and_then(|t| {
-                t.validate().map_err(|e| ApiError::invalid_argument(e.to_string()))?;
-                state.timing.store(Arc::new(t));
-                Ok(())
-            }),
-        (&Method::POST, "available") => serde_json::from_slice::<AvailableBody>(body)
-            .map_err(bad)
-            .map(|b| state.available.store(b.available, Ordering::Relaxed)),
-        (_, "state" | "fault" | "timing" | "available") => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("{method} not allowed on /-/sim/{path}"),
-        )),
-        _ => Err(ApiError::not_found(format!("Not found: /-/sim/{path}"))),
-    };
+fn control(
+    state: &ExecutorState,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> Response<Full<Bytes>> {
+    let bad =
+        |e: serde_json::Error| ApiError::invalid_argument(format!("invalid control body: {e}"));
+    let result: Result<(), ApiError> =
+        match (method, path) {
+            (&Method::GET, "state") => Ok(()),
+            (&Method::POST, "fault") => serde_json::from_slice::<Fault>(body)
+                .map_err(bad)
+                .and_then(|f| {
+                    f.validate()
+                        .map_err(|e| ApiError::invalid_argument(e.to_string()))?;
+                    state.fault.store(Arc::new(f));
+                    Ok(())
+                }),
+            (&Method::POST, "timing") => serde_json::from_slice::<ServiceTime>(body)
+                .map_err(bad)
+                .and_then(|t| {
+                    t.validate()
+                        .map_err(|e| ApiError::invalid_argument(e.to_string()))?;
+                    state.timing.store(Arc::new(t));
+                    Ok(())
+                }),
+            (&Method::POST, "available") => serde_json::from_slice::<AvailableBody>(body)
+                .map_err(bad)
+                .map(|b| state.available.store(b.available, Ordering::Relaxed)),
+            (_, "state" | "fault" | "timing" | "available") => Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} not allowed on /-/sim/{path}"),
+            )),
+            _ => Err(ApiError::not_found(format!("Not found: /-/sim/{path}"))),
+        };
     match result {
         Ok(()) => json_response(StatusCode::OK, state_json(state).to_string()),
         Err(e) => e.into_response(),
@@ -232,8 +261,14 @@ mod tests {
 
     #[test]
     fn delay_combines_timing_and_fault() {
-        let t = ServiceTime { base_ms: 2.0, ..ServiceTime::default() };
-        assert_eq!(delay(&t, &Fault::slow(3.0, 4.0), 0, 1), Duration::from_millis(10));
+        let t = ServiceTime {
+            base_ms: 2.0,
+            ..ServiceTime::default()
+        };
+        assert_eq!(
+            delay(&t, &Fault::slow(3.0, 4.0), 0, 1),
+            Duration::from_millis(10)
+        );
         assert_eq!(delay(&t, &Fault::none(), 0, 1), Duration::from_millis(2));
     }
 }

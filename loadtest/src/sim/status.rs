@@ -12,12 +12,19 @@ use super::route::VersionSelector;
 /// NOT_FOUND for an unknown version (TF: `Servable not found for request: Specific(m, v)` on
 /// inference, `Could not find version v of model m` on status); INVALID_ARGUMENT for an unknown
 /// label (TF: `Unrecognized servable version label: l`, a 400 in TF Serving).
-pub fn resolve(config: &SimConfig, version: &VersionSelector, inference: bool) -> Result<i64, ApiError> {
+pub fn resolve(
+    config: &SimConfig,
+    version: &VersionSelector,
+    inference: bool,
+) -> Result<i64, ApiError> {
     match version {
         VersionSelector::Latest => Ok(config.latest_version()),
         VersionSelector::Number(v) if config.versions.contains(v) => Ok(*v),
         VersionSelector::Number(v) => Err(ApiError::not_found(if inference {
-            format!("Servable not found for request: Specific({}, {v})", config.model)
+            format!(
+                "Servable not found for request: Specific({}, {v})",
+                config.model
+            )
         } else {
             format!("Could not find version {v} of model {}", config.model)
         })),
@@ -40,7 +47,11 @@ pub fn unknown_model(model: &str, inference: bool) -> ApiError {
 ///
 /// Available versions are `AVAILABLE` with `OK`; when the executor is unavailable every version
 /// is `END` with error code `UNAVAILABLE`.
-pub fn status(config: &SimConfig, version: &VersionSelector, available: bool) -> Result<Value, ApiError> {
+pub fn status(
+    config: &SimConfig,
+    version: &VersionSelector,
+    available: bool,
+) -> Result<Value, ApiError> {
     let versions: Vec<i64> = match version {
         VersionSelector::Latest => {
             let mut all = config.versions.clone();
@@ -132,8 +143,18 @@ mod tests {
     #[test]
     fn resolve_errors() {
         let c = config();
-        assert_eq!(resolve(&c, &VersionSelector::Number(7), true).unwrap_err().status, 404);
-        assert_eq!(resolve(&c, &VersionSelector::Label("x".into()), true).unwrap_err().status, 400);
+        assert_eq!(
+            resolve(&c, &VersionSelector::Number(7), true)
+                .unwrap_err()
+                .status,
+            404
+        );
+        assert_eq!(
+            resolve(&c, &VersionSelector::Label("x".into()), true)
+                .unwrap_err()
+                .status,
+            400
+        );
         assert_eq!(resolve(&c, &VersionSelector::Latest, true).unwrap(), 2);
     }
 

@@ -1,0 +1,291 @@
+//! Command-line interface: one subcommand per tool.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+use http::{HeaderName, HeaderValue, Method};
+use mulambda_loadtest::run::{self, LoadConfig};
+use mulambda_loadtest::sim::{SimConfig, SimFleet};
+use mulambda_loadtest::util::parse_duration;
+use tokio_util::sync::CancellationToken;
+
+/// mulambda's instrument: a TF Serving REST simulator and an open-loop load generator.
+#[derive(Debug, Parser)]
+#[command(name = "mulambda-loadtest", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve simulated TF Serving executors (half_plus_two) on loopback ports until Ctrl-C.
+    ///
+    /// Prints one JSON line per executor on stdout once it listens:
+    /// {"event":"listening","name":…,"model":…,"addr":"127.0.0.1:PORT","url":"http://…"}.
+    Sim(SimArgs),
+    /// Drive an open-loop load at a fixed rate and report latency, errors and executors.
+    Run(Box<RunArgs>),
+}
+
+#[derive(Debug, Args)]
+struct SimArgs {
+    /// An executor, as comma-separated key=value pairs (repeat for several). Keys: name, model,
+    /// addr (ip:port), port, versions (1+2), labels (stable:1+canary:2), available, base-ms,
+    /// per-element-us, jitter-ms, concurrency-slowdown, error-rate, error-status, stall-rate,
+    /// drop-rate, slow-factor, extra-ms. Example:
+    /// name=fast,model=half_plus_two,port=0,base-ms=1,jitter-ms=0.5
+    #[arg(
+        long = "executor",
+        short = 'e',
+        env = "MULAMBDA_SIM_EXECUTORS",
+        value_delimiter = ';'
+    )]
+    executors: Vec<String>,
+    /// A JSON file: {"executors": [SimConfig, …]} (see docs/simulator.md); combined with
+    /// --executor.
+    #[arg(long, env = "MULAMBDA_SIM_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Base URL of the target (http only).
+    #[arg(
+        long,
+        short = 't',
+        env = "MULAMBDA_LOADTEST_TARGET",
+        default_value = "http://127.0.0.1:8501"
+    )]
+    target: String,
+    /// Arrival rate, requests per second (open loop).
+    #[arg(
+        long,
+        short = 'r',
+        env = "MULAMBDA_LOADTEST_RATE",
+        default_value_t = 100.0
+    )]
+    rate: f64,
+    /// Measured duration after warm-up (e.g. 10s, 500ms, 1m). Default 10s unless --count.
+    #[arg(long, short = 'd', env = "MULAMBDA_LOADTEST_DURATION", value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Measured request count after warm-up (with --duration, the first bound reached ends the run).
+    #[arg(long, short = 'n', env = "MULAMBDA_LOADTEST_COUNT")]
+    count: Option<u64>,
+    /// Warm-up before measuring (requests sent, not counted).
+    #[arg(long, env = "MULAMBDA_LOADTEST_WARMUP", default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// HTTP/1.1 keep-alive connections (one request in flight on each).
+    #[arg(
+        long,
+        short = 'c',
+        env = "MULAMBDA_LOADTEST_CONNECTIONS",
+        default_value_t = 32
+    )]
+    connections: usize,
+    /// Per-request timeout, counted from the request's scheduled time.
+    #[arg(long, env = "MULAMBDA_LOADTEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Request method.
+    #[arg(
+        long,
+        short = 'X',
+        env = "MULAMBDA_LOADTEST_METHOD",
+        default_value = "POST"
+    )]
+    method: String,
+    /// Request path (and query).
+    #[arg(long, short = 'p', env = "MULAMBDA_LOADTEST_PATH", default_value = run::DEFAULT_PATH)]
+    path: String,
+    /// Request body (JSON text).
+    #[arg(long, short = 'b', env = "MULAMBDA_LOADTEST_BODY", default_value = run::DEFAULT_BODY, conflicts_with = "body_file")]
+    body: String,
+    /// Read the request body from a file instead.
+    #[arg(long, env = "MULAMBDA_LOADTEST_BODY_FILE")]
+    body_file: Option<PathBuf>,
+    /// Extra request header `name: value` (repeatable), e.g. x-mulambda-latency-weight: 2.
+    #[arg(
+        long = "header",
+        short = 'H',
+        env = "MULAMBDA_LOADTEST_HEADERS",
+        value_delimiter = ';'
+    )]
+    headers: Vec<String>,
+    /// Width of the timeline buckets in the JSON report.
+    #[arg(long, env = "MULAMBDA_LOADTEST_TIMELINE_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    timeline_interval: Duration,
+    /// Print the report as JSON on stdout instead of the table.
+    #[arg(long, env = "MULAMBDA_LOADTEST_JSON")]
+    json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long, short = 'o', env = "MULAMBDA_LOADTEST_OUT")]
+    out: Option<PathBuf>,
+}
+
+// === impl Cli ===
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Sim(args) => sim(args).await,
+            Command::Run(args) => run_load(*args).await,
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimFile {
+    executors: Vec<SimConfig>,
+}
+
+async fn sim(args: SimArgs) -> anyhow::Result<()> {
+    let mut configs = Vec::new();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --config {}", path.display()))?;
+        let file: SimFile = serde_json::from_str(&text)
+            .with_context(|| format!("parsing --config {}", path.display()))?;
+        configs.extend(file.executors);
+    }
+    for spec in &args.executors {
+        configs.push(SimConfig::parse_spec(spec).with_context(|| format!("--executor {spec:?}"))?);
+    }
+    if configs.is_empty() {
+        configs.push(SimConfig::default());
+    }
+    for c in &configs {
+        c.validate()
+            .with_context(|| format!("executor {:?}", c.name))?;
+    }
+    let fleet = SimFleet::start(configs).await?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        for line in fleet.listening_lines() {
+            writeln!(stdout, "{}", serde_json::to_string(&line)?)?;
+        }
+        stdout.flush()?;
+    }
+    shutdown_signal().await;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+async fn run_load(args: RunArgs) -> anyhow::Result<()> {
+    let method: Method = args
+        .method
+        .parse()
+        .with_context(|| format!("--method {:?} is not an HTTP method", args.method))?;
+    let body = match &args.body_file {
+        Some(path) => Bytes::from(
+            std::fs::read(path)
+                .with_context(|| format!("reading --body-file {}", path.display()))?,
+        ),
+        None => Bytes::from(args.body.clone()),
+    };
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let duration = match (args.duration, args.count) {
+        (None, None) => Some(Duration::from_secs(10)),
+        (d, _) => d,
+    };
+    let config = LoadConfig {
+        target: args.target,
+        method,
+        path: args.path,
+        body,
+        headers,
+        rate: args.rate,
+        duration,
+        count: args.count,
+        warmup: args.warmup,
+        connections: args.connections,
+        timeout: args.timeout,
+        timeline_interval: args.timeline_interval,
+    };
+    config.validate()?;
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        on_signal.cancel();
+    });
+    let report = run::run_load_cancellable(config, cancel).await?;
+    if let Some(path) = &args.out {
+        std::fs::write(path, report.to_json())
+            .with_context(|| format!("writing --out {}", path.display()))?;
+    }
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+fn parse_header(h: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
+    let Some((name, value)) = h.split_once(':') else {
+        bail!("--header {h:?} is not `name: value`");
+    };
+    let name: HeaderName = name
+        .trim()
+        .parse()
+        .with_context(|| format!("--header {h:?}: bad name"))?;
+    let value: HeaderValue = value
+        .trim()
+        .parse()
+        .with_context(|| format!("--header {h:?}: bad value"))?;
+    Ok((name, value))
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn headers_parse() {
+        let (n, v) = parse_header("x-mulambda-latency-weight: 2").unwrap();
+        assert_eq!(
+            (n.as_str(), v.to_str().unwrap()),
+            ("x-mulambda-latency-weight", "2")
+        );
+        assert!(parse_header("nocolon").is_err());
+    }
+}

@@ -1,0 +1,199 @@
+//! Serving: one listener per simulated executor, HTTP/1.1 (keep-alive) and HTTP/2 (prior
+//! knowledge) on the same port through hyper-util's auto connection builder.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use super::config::{ConfigError, Fault, ServiceTime, SimConfig};
+use super::service::handle;
+use super::state::{ExecutorState, SimStats};
+
+/// How long [`SimServer::shutdown`] lets in-flight requests finish before closing connections.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Errors starting a simulated executor.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A running simulated executor. Dropping it without [`shutdown`](Self::shutdown) or
+/// [`kill`](Self::kill) leaves it serving until the runtime ends.
+#[derive(Debug)]
+pub struct SimServer {
+    state: Arc<ExecutorState>,
+    local_addr: SocketAddr,
+    task: JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<StopMode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopMode {
+    Run,
+    Graceful,
+    Kill,
+}
+
+// === impl SimServer ===
+
+impl SimServer {
+    /// Validates `config`, binds its address and starts serving.
+    ///
+    /// # Errors
+    /// [`SimError::Config`] for an invalid configuration, [`SimError::Bind`] when the address is
+    /// taken or not local.
+    pub async fn start(config: SimConfig) -> Result<Self, SimError> {
+        config.validate()?;
+        let addr = config.addr;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| SimError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| SimError::Bind { addr, source })?;
+        let state = ExecutorState::new(config);
+        let (stop, stop_rx) = tokio::sync::watch::channel(StopMode::Run);
+        let task = tokio::spawn(serve(listener, Arc::clone(&state), stop_rx));
+        tracing::info!(name = %state.config.name, model = %state.config.model, %local_addr, "simulated executor listening");
+        Ok(Self {
+            state,
+            local_addr,
+            task,
+            stop,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://{local_addr}`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// The executor's configuration (as started).
+    pub fn config(&self) -> &SimConfig {
+        &self.state.config
+    }
+
+    /// Replaces the injected faults (takes effect for requests arriving from now on).
+    ///
+    /// # Errors
+    /// When the fault is invalid (rates outside [0, 1], …); the current one stays.
+    pub fn set_fault(&self, fault: Fault) -> Result<(), ConfigError> {
+        fault.validate()?;
+        self.state.fault.store(Arc::new(fault));
+        Ok(())
+    }
+
+    /// The injected faults now.
+    pub fn fault(&self) -> Fault {
+        (*self.state.fault.load_full()).clone()
+    }
+
+    /// Replaces the service time.
+    ///
+    /// # Errors
+    /// When a value is negative or not finite; the current one stays.
+    pub fn set_timing(&self, timing: ServiceTime) -> Result<(), ConfigError> {
+        timing.validate()?;
+        self.state.timing.store(Arc::new(timing));
+        Ok(())
+    }
+
+    /// Makes the model available or unavailable (status shows no `AVAILABLE` version;
+    /// inference answers 503).
+    pub fn set_available(&self, available: bool) {
+        self.state.available.store(available, Ordering::Relaxed);
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> SimStats {
+        self.state.stats()
+    }
+
+    /// Stops accepting, lets in-flight requests finish for up to [`SHUTDOWN_GRACE`] (stalled ones
+    /// are dropped at once), then closes every connection.
+    pub async fn shutdown(self) {
+        self.stop_with(StopMode::Graceful).await;
+    }
+
+    /// Simulates a crash: stops accepting and closes every connection at once, without answers.
+    pub async fn kill(self) {
+        self.stop_with(StopMode::Kill).await;
+    }
+
+    async fn stop_with(self, mode: StopMode) {
+        let _ = self.stop.send(mode);
+        self.state.shutdown.cancel();
+        let _ = self.task.await;
+        tracing::info!(name = %self.state.config.name, "simulated executor stopped");
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    state: Arc<ExecutorState>,
+    mut stop: tokio::sync::watch::Receiver<StopMode>,
+) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = Arc::clone(&state);
+                let service = service_fn(move |req| handle(Arc::clone(&state), req));
+                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                connections.spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() != StopMode::Run {
+                    break;
+                }
+            }
+        }
+    }
+    drop(listener);
+    let mode = *stop.borrow();
+    if mode == StopMode::Graceful {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+    }
+    connections.shutdown().await;
+}
