@@ -30,6 +30,48 @@ enum Command {
     Sim(SimArgs),
     /// Drive an open-loop load at a fixed rate and report latency, errors and executors.
     Run(Box<RunArgs>),
+    /// Benchmarks (see docs/loadtest.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Latency mulambda-proxy adds over a direct call, side by side with nginx and haproxy.
+    ///
+    /// Starts a simulator process (zero service time), a redis-server with the simulator
+    /// registered, a mulambda-proxy process (found beside this binary or on PATH), nginx and
+    /// haproxy (skipped when not installed), drives the same open-loop load through each, and
+    /// reports added latency at p50/p99 and the maximum-throughput ratio.
+    Overhead(OverheadArgs),
+}
+
+#[derive(Debug, Args)]
+struct OverheadArgs {
+    /// Arrival rate of the latency runs, requests per second.
+    #[arg(long, short = 'r', env = "MULAMBDA_BENCH_RATE", default_value_t = 2000.0)]
+    rate: f64,
+    /// Measured duration of each latency run.
+    #[arg(long, short = 'd', env = "MULAMBDA_BENCH_DURATION", default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Warm-up before each run.
+    #[arg(long, env = "MULAMBDA_BENCH_WARMUP", default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Load generator connections.
+    #[arg(long, short = 'c', env = "MULAMBDA_BENCH_CONNECTIONS", default_value_t = 32)]
+    connections: usize,
+    /// Arrival rate of the maximum-throughput runs (0 skips them).
+    #[arg(long, env = "MULAMBDA_BENCH_MAX_RATE", default_value_t = 30000.0)]
+    max_rate: f64,
+    /// Measured duration of each maximum-throughput run.
+    #[arg(long, env = "MULAMBDA_BENCH_MAX_DURATION", default_value = "3s", value_parser = parse_duration)]
+    max_duration: Duration,
+    /// Only these targets (direct, mulambda, nginx, haproxy; comma-separated).
+    #[arg(long, env = "MULAMBDA_BENCH_ONLY", value_delimiter = ',')]
+    only: Vec<String>,
+    /// Directory for generated configurations, logs and the report.
+    #[arg(long, env = "MULAMBDA_BENCH_DIR", default_value = "bench-out")]
+    out_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +176,7 @@ impl Cli {
         match self.command {
             Command::Sim(args) => sim(args).await,
             Command::Run(args) => run_load(*args).await,
+            Command::Bench(BenchCommand::Overhead(args)) => bench_overhead(args).await,
         }
     }
 }
@@ -247,6 +290,32 @@ fn parse_header(h: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
+async fn bench_overhead(args: OverheadArgs) -> anyhow::Result<()> {
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        bail!("--rate {} must be a positive number", args.rate);
+    }
+    let config = mulambda_loadtest::bench::OverheadConfig {
+        rate: args.rate,
+        duration: args.duration,
+        warmup: args.warmup,
+        connections: args.connections,
+        max_rate: args.max_rate,
+        max_duration: args.max_duration,
+        work_dir: args.out_dir.clone(),
+        only: args.only.clone(),
+    };
+    let report = tokio::select! {
+        r = mulambda_loadtest::bench::overhead(config) => r?,
+        _ = shutdown_signal() => bail!("interrupted"),
+    };
+    let markdown = report.to_markdown();
+    println!("{markdown}");
+    std::fs::write(args.out_dir.join("overhead.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(args.out_dir.join("overhead.md"), &markdown)?;
+    eprintln!("report: {}/overhead.{{md,json}}", args.out_dir.display());
+    Ok(())
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {

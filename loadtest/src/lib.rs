@@ -4,8 +4,11 @@
 //!   faults), usable in-process and as `mulambda-loadtest sim`.
 //! - [`run`]: an open-loop load generator with coordinated-omission-free latency in HDR
 //!   histograms, usable in-process ([`run::run_load`]) and as `mulambda-loadtest run`.
+//! - [`bench`]: `bench overhead`, the proxy's added latency against direct calls, nginx and
+//!   haproxy, measured side by side.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod run;
 pub mod sim;
 pub mod util;

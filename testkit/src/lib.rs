@@ -60,35 +60,38 @@ impl RedisServer {
     /// Starts a server with the given options on a free loopback port.
     ///
     /// Panics with an explanation when no server binary is installed: this is test-only code and
-    /// the message tells the developer what to install.
+    /// the message tells the developer what to install. Tools use [`RedisServer::try_start_with`].
     pub fn start_with(options: RedisOptions) -> RedisServer {
-        let binary = find_server_binary().unwrap_or_else(|| {
-            panic!(
+        Self::try_start_with(options).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`RedisServer::start_with`], but returns an error instead of panicking.
+    pub fn try_start_with(options: RedisOptions) -> Result<RedisServer, String> {
+        let binary = find_server_binary().ok_or_else(|| {
+            format!(
                 "no redis-server found: install one (`apt-get install -y redis-server`) or set {SERVER_BINARY_ENV}"
             )
-        });
-        let dir = tempfile::tempdir().expect("temporary directory for redis-server");
+        })?;
         // The port is picked by binding port 0 and releasing it; another process could take it
         // in between, so a failed start is retried on a fresh port.
         let mut last_error = String::new();
         for _ in 0..5 {
             let port = free_loopback_port();
+            let dir = tempfile::tempdir()
+                .map_err(|e| format!("temporary directory for redis-server: {e}"))?;
             let mut server = RedisServer {
                 binary: binary.clone(),
                 options: options.clone(),
                 port,
-                dir: tempfile::tempdir().expect("temporary directory for redis-server"),
+                dir,
                 child: None,
             };
             match server.spawn() {
-                Ok(()) => {
-                    drop(dir);
-                    return server;
-                }
+                Ok(()) => return Ok(server),
                 Err(e) => last_error = e,
             }
         }
-        panic!("redis-server did not start: {last_error}");
+        Err(format!("redis-server did not start: {last_error}"))
     }
 
     /// The port the server listens on (TLS port when TLS is on).

@@ -1,0 +1,233 @@
+//! `bench overhead`: what a proxy adds over a direct call, side by side in one run.
+//!
+//! One simulated executor (a separate `mulambda-loadtest sim` process with zero service time)
+//! is called at one open-loop rate: directly, through `mulambda-proxy`, through nginx and
+//! through haproxy (each skipped with a note when not installed). Every target gets the same
+//! warm-up, rate, duration and connection count, one after the other, and then a short run at a
+//! rate far above what any of them can serve to find its maximum throughput. The report gives
+//! the latency each proxy adds over direct at p50 and p99, and its throughput ratio.
+
+mod procs;
+mod reverse_proxies;
+mod stack;
+
+pub use procs::{ChildProcess, find_program, free_port, wait_http_ok};
+pub use reverse_proxies::{haproxy_config, nginx_config};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::run::{LoadConfig, LoadReport, Percentiles, run_load};
+
+/// Settings of an overhead benchmark.
+#[derive(Debug, Clone)]
+pub struct OverheadConfig {
+    /// Arrival rate of the latency runs, requests per second.
+    pub rate: f64,
+    /// Measured duration of each latency run.
+    pub duration: Duration,
+    /// Warm-up before each run.
+    pub warmup: Duration,
+    /// Connections of the load generator.
+    pub connections: usize,
+    /// Arrival rate of the throughput runs (far above capacity); 0 skips them.
+    pub max_rate: f64,
+    /// Measured duration of each throughput run.
+    pub max_duration: Duration,
+    /// Where configurations and logs of the started processes go.
+    pub work_dir: PathBuf,
+    /// Which targets to run (`direct`, `mulambda`, `nginx`, `haproxy`); empty = all.
+    pub only: Vec<String>,
+}
+
+/// One target's figures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetResult {
+    /// `direct`, `mulambda-proxy`, `nginx` or `haproxy`.
+    pub target: String,
+    /// Latency at the fixed rate.
+    pub latency: Percentiles,
+    /// Errors at the fixed rate.
+    pub errors: u64,
+    /// Achieved throughput of the latency run.
+    pub throughput_rps: f64,
+    /// Added latency over direct at p50, microseconds (0 for direct).
+    pub added_p50_us: f64,
+    /// Added latency over direct at p99, microseconds.
+    pub added_p99_us: f64,
+    /// Maximum throughput (successful responses per second), when measured.
+    pub max_throughput_rps: Option<f64>,
+    /// Maximum throughput relative to direct.
+    pub max_throughput_ratio: Option<f64>,
+}
+
+/// The whole benchmark's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OverheadReport {
+    /// Rate of the latency runs.
+    pub rate: f64,
+    /// Duration of each latency run, seconds.
+    pub duration_s: f64,
+    /// Connections.
+    pub connections: usize,
+    /// One entry per target that ran.
+    pub results: Vec<TargetResult>,
+    /// Targets skipped, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// The machine: cores and kernel.
+    pub machine: String,
+}
+
+// === impl OverheadReport ===
+
+impl OverheadReport {
+    /// A markdown table of the results.
+    pub fn to_markdown(&self) -> String {
+        let mut s = format!(
+            "Rate {} req/s, {} s per target, {} connections; machine: {}.\n\n\
+             | target | p50 ms | p99 ms | p99.9 ms | added p50 µs | added p99 µs | errors | max throughput req/s | ratio to direct |\n\
+             |---|---|---|---|---|---|---|---|---|\n",
+            self.rate, self.duration_s, self.connections, self.machine
+        );
+        for r in &self.results {
+            s.push_str(&format!(
+                "| {} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} | {} | {} | {} |\n",
+                r.target,
+                r.latency.p50_ms,
+                r.latency.p99_ms,
+                r.latency.p999_ms,
+                r.added_p50_us,
+                r.added_p99_us,
+                r.errors,
+                r.max_throughput_rps.map_or("—".into(), |t| format!("{t:.0}")),
+                r.max_throughput_ratio.map_or("—".into(), |t| format!("{t:.2}")),
+            ));
+        }
+        for (t, why) in &self.skipped {
+            s.push_str(&format!("\n{t}: skipped ({why})"));
+        }
+        s
+    }
+}
+
+/// Runs the benchmark.
+pub async fn overhead(config: OverheadConfig) -> anyhow::Result<OverheadReport> {
+    std::fs::create_dir_all(&config.work_dir)?;
+    let wanted = |t: &str| config.only.is_empty() || config.only.iter().any(|o| o == t);
+    let sim = stack::start_sim_process(&config.work_dir).await?;
+    let mut targets: Vec<(String, String)> = Vec::new();
+    let mut skipped = Vec::new();
+    let mut keep_alive: Vec<ChildProcess> = Vec::new();
+    if wanted("direct") {
+        targets.push(("direct".into(), format!("http://{}", sim.addr)));
+    }
+    let mut _store = None;
+    if wanted("mulambda") {
+        match stack::start_proxy_stack(sim.addr, &config.work_dir).await {
+            Ok(s) => {
+                targets.push(("mulambda-proxy".into(), s.url.clone()));
+                _store = Some(s);
+            }
+            Err(e) => skipped.push(("mulambda-proxy".into(), format!("{e:#}"))),
+        }
+    }
+    for (name, start) in [("nginx", 0u8), ("haproxy", 1u8)] {
+        if !wanted(name) {
+            continue;
+        }
+        let dir = config.work_dir.join(name);
+        std::fs::create_dir_all(&dir)?;
+        let started = if start == 0 {
+            reverse_proxies::start_nginx(sim.addr, &dir).await
+        } else {
+            reverse_proxies::start_haproxy(sim.addr, &dir).await
+        };
+        match started {
+            Ok(Some(b)) => {
+                targets.push((name.into(), b.url.clone()));
+                keep_alive.push(b.process);
+            }
+            Ok(None) => skipped.push((name.into(), "not installed".into())),
+            Err(e) => skipped.push((name.into(), format!("{e:#}"))),
+        }
+    }
+
+    let mut results: Vec<TargetResult> = Vec::new();
+    for (name, url) in &targets {
+        tracing::info!(target = %name, %url, "latency run");
+        let report = load(url, config.rate, config.duration, config.warmup, config.connections).await?;
+        let max = if config.max_rate > 0.0 {
+            tracing::info!(target = %name, "throughput run");
+            let r = load(url, config.max_rate, config.max_duration, config.warmup, config.connections).await?;
+            Some(r.success_rps)
+        } else {
+            None
+        };
+        results.push(TargetResult {
+            target: name.clone(),
+            latency: report.latency.clone(),
+            errors: report.completed.saturating_sub(report.succeeded)
+                + report.sent.saturating_sub(report.completed),
+            throughput_rps: report.throughput_rps,
+            added_p50_us: 0.0,
+            added_p99_us: 0.0,
+            max_throughput_rps: max,
+            max_throughput_ratio: None,
+        });
+    }
+    if let Some(direct) = results.iter().find(|r| r.target == "direct").cloned() {
+        for r in &mut results {
+            r.added_p50_us = (r.latency.p50_ms - direct.latency.p50_ms) * 1000.0;
+            r.added_p99_us = (r.latency.p99_ms - direct.latency.p99_ms) * 1000.0;
+            if let (Some(m), Some(d)) = (r.max_throughput_rps, direct.max_throughput_rps) {
+                r.max_throughput_ratio = (d > 0.0).then(|| m / d);
+            }
+        }
+    }
+    for p in keep_alive {
+        p.kill().await;
+    }
+    sim.process.kill().await;
+    Ok(OverheadReport {
+        rate: config.rate,
+        duration_s: config.duration.as_secs_f64(),
+        connections: config.connections,
+        results,
+        skipped,
+        machine: machine_description(),
+    })
+}
+
+async fn load(
+    url: &str,
+    rate: f64,
+    duration: Duration,
+    warmup: Duration,
+    connections: usize,
+) -> anyhow::Result<LoadReport> {
+    let mut c = LoadConfig::new(url);
+    c.rate = rate;
+    c.duration = Some(duration);
+    c.warmup = warmup;
+    c.connections = connections;
+    c.timeout = Duration::from_secs(5);
+    Ok(run_load(c).await?)
+}
+
+/// Cores and kernel of this machine, for the record.
+pub fn machine_description() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cores} cores ({cpu}), Linux {}", kernel.trim())
+}
