@@ -30,9 +30,36 @@ enum Command {
     Sim(SimArgs),
     /// Drive an open-loop load at a fixed rate and report latency, errors and executors.
     Run(Box<RunArgs>),
+    /// The local demo: store, three executors with companions, two proxies with opposite
+    /// preferences; load through both; an event half-way; a report with a plot.
+    Demo(DemoArgs),
     /// Benchmarks (see docs/loadtest.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Measured time before the event, and again after it (e.g. 8s).
+    #[arg(long, short = 'd', env = "MULAMBDA_DEMO_DURATION", default_value = "8s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Warm-up before measuring.
+    #[arg(long, env = "MULAMBDA_DEMO_WARMUP", default_value = "3s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Requests per second through each proxy.
+    #[arg(long, short = 'r', env = "MULAMBDA_DEMO_RATE", default_value_t = 100.0)]
+    rate: f64,
+    /// Width of the report's timeline buckets.
+    #[arg(long, env = "MULAMBDA_DEMO_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
+    interval: Duration,
+    /// Where the report (markdown, SVG plot, JSON data) goes.
+    #[arg(
+        long,
+        short = 'o',
+        env = "MULAMBDA_DEMO_OUT",
+        default_value = "demo-out"
+    )]
+    out_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,7 +76,12 @@ enum BenchCommand {
 #[derive(Debug, Args)]
 struct OverheadArgs {
     /// Arrival rate of the latency runs, requests per second.
-    #[arg(long, short = 'r', env = "MULAMBDA_BENCH_RATE", default_value_t = 2000.0)]
+    #[arg(
+        long,
+        short = 'r',
+        env = "MULAMBDA_BENCH_RATE",
+        default_value_t = 2000.0
+    )]
     rate: f64,
     /// Measured duration of each latency run.
     #[arg(long, short = 'd', env = "MULAMBDA_BENCH_DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -58,7 +90,12 @@ struct OverheadArgs {
     #[arg(long, env = "MULAMBDA_BENCH_WARMUP", default_value = "2s", value_parser = parse_duration)]
     warmup: Duration,
     /// Load generator connections.
-    #[arg(long, short = 'c', env = "MULAMBDA_BENCH_CONNECTIONS", default_value_t = 32)]
+    #[arg(
+        long,
+        short = 'c',
+        env = "MULAMBDA_BENCH_CONNECTIONS",
+        default_value_t = 32
+    )]
     connections: usize,
     /// Arrival rate of the maximum-throughput runs (0 skips them).
     #[arg(long, env = "MULAMBDA_BENCH_MAX_RATE", default_value_t = 30000.0)]
@@ -177,6 +214,7 @@ impl Cli {
             Command::Sim(args) => sim(args).await,
             Command::Run(args) => run_load(*args).await,
             Command::Bench(BenchCommand::Overhead(args)) => bench_overhead(args).await,
+            Command::Demo(args) => demo(args).await,
         }
     }
 }
@@ -290,6 +328,28 @@ fn parse_header(h: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        bail!("--rate {} must be a positive number", args.rate);
+    }
+    let config = mulambda_loadtest::demo::DemoConfig {
+        phase: args.duration,
+        warmup: args.warmup,
+        rate: args.rate,
+        out_dir: args.out_dir,
+        interval: args.interval,
+    };
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        eprintln!("interrupted: stopping everything the demo started");
+        on_signal.cancel();
+    });
+    mulambda_loadtest::demo::run(config, cancel).await?;
+    Ok(())
+}
+
 async fn bench_overhead(args: OverheadArgs) -> anyhow::Result<()> {
     if !(args.rate.is_finite() && args.rate > 0.0) {
         bail!("--rate {} must be a positive number", args.rate);
@@ -310,7 +370,10 @@ async fn bench_overhead(args: OverheadArgs) -> anyhow::Result<()> {
     };
     let markdown = report.to_markdown();
     println!("{markdown}");
-    std::fs::write(args.out_dir.join("overhead.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(
+        args.out_dir.join("overhead.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
     std::fs::write(args.out_dir.join("overhead.md"), &markdown)?;
     eprintln!("report: {}/overhead.{{md,json}}", args.out_dir.display());
     Ok(())

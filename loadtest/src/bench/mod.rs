@@ -101,8 +101,10 @@ impl OverheadReport {
                 r.added_p50_us,
                 r.added_p99_us,
                 r.errors,
-                r.max_throughput_rps.map_or("—".into(), |t| format!("{t:.0}")),
-                r.max_throughput_ratio.map_or("—".into(), |t| format!("{t:.2}")),
+                r.max_throughput_rps
+                    .map_or("—".into(), |t| format!("{t:.0}")),
+                r.max_throughput_ratio
+                    .map_or("—".into(), |t| format!("{t:.2}")),
             ));
         }
         for (t, why) in &self.skipped {
@@ -157,10 +159,24 @@ pub async fn overhead(config: OverheadConfig) -> anyhow::Result<OverheadReport> 
     let mut results: Vec<TargetResult> = Vec::new();
     for (name, url) in &targets {
         tracing::info!(target = %name, %url, "latency run");
-        let report = load(url, config.rate, config.duration, config.warmup, config.connections).await?;
+        let report = load(
+            url,
+            config.rate,
+            config.duration,
+            config.warmup,
+            config.connections,
+        )
+        .await?;
         let max = if config.max_rate > 0.0 {
             tracing::info!(target = %name, "throughput run");
-            let r = load(url, config.max_rate, config.max_duration, config.warmup, config.connections).await?;
+            let r = load(
+                url,
+                config.max_rate,
+                config.max_duration,
+                config.warmup,
+                config.connections,
+            )
+            .await?;
             Some(r.success_rps)
         } else {
             None

@@ -26,7 +26,11 @@ impl ChildProcess {
         capture_stdout: bool,
     ) -> anyhow::Result<ChildProcess> {
         cmd.stdin(Stdio::null()).kill_on_drop(true);
-        cmd.stdout(if capture_stdout { Stdio::piped() } else { Stdio::null() });
+        cmd.stdout(if capture_stdout {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         match log {
             Some(path) => {
                 let file = std::fs::File::create(path)
@@ -38,7 +42,10 @@ impl ChildProcess {
             }
         }
         let child = cmd.spawn().with_context(|| format!("starting {name}"))?;
-        Ok(ChildProcess { name: name.to_string(), child })
+        Ok(ChildProcess {
+            name: name.to_string(),
+            child,
+        })
     }
 
     /// Reads stdout lines until `pick` accepts one (e.g. the simulator's "listening" line).
@@ -85,8 +92,10 @@ impl ChildProcess {
 /// Finds a program: beside the current executable first (a workspace build puts all binaries
 /// in one directory), then on `PATH`, then in `/usr/sbin` (nginx, haproxy).
 pub fn find_program(name: &str) -> Option<PathBuf> {
+    // Beside this binary (target/…/mulambda-loadtest), or one level up for test binaries
+    // (target/…/deps/*).
     if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
+        for dir in exe.ancestors().skip(1).take(2) {
             let candidate = dir.join(name);
             if candidate.is_file() {
                 return Some(candidate);
@@ -115,10 +124,9 @@ pub async fn wait_http_ok(url: &str, within: Duration) -> anyhow::Result<()> {
     loop {
         if let Ok(Ok(resp)) =
             tokio::time::timeout(Duration::from_secs(1), client.get(uri.clone())).await
+            && resp.status().is_success()
         {
-            if resp.status().is_success() {
-                return Ok(());
-            }
+            return Ok(());
         }
         if tokio::time::Instant::now() > deadline {
             bail!("{url} did not answer 2xx within {within:?}");

@@ -71,21 +71,34 @@ backend executor
 
 /// Starts nginx in front of `upstream`, or `Ok(None)` when nginx is not installed.
 pub async fn start_nginx(upstream: SocketAddr, dir: &Path) -> anyhow::Result<Option<Baseline>> {
-    let Some(bin) = find_program("nginx") else { return Ok(None) };
+    let Some(bin) = find_program("nginx") else {
+        return Ok(None);
+    };
     let port = free_port()?;
     let conf = dir.join("nginx.conf");
     std::fs::write(&conf, nginx_config(port, upstream, dir)).context("writing nginx.conf")?;
     let mut cmd = Command::new(bin);
-    cmd.arg("-p").arg(dir).arg("-c").arg(&conf).arg("-g").arg("daemon off;");
+    cmd.arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-g")
+        .arg("daemon off;");
     let process = ChildProcess::spawn("nginx", cmd, Some(&dir.join("nginx.stderr")), false)?;
     let url = format!("http://127.0.0.1:{port}");
-    wait_http_ok(&format!("{url}/v1/models/half_plus_two"), Duration::from_secs(10)).await?;
+    wait_http_ok(
+        &format!("{url}/v1/models/half_plus_two"),
+        Duration::from_secs(10),
+    )
+    .await?;
     Ok(Some(Baseline { url, process }))
 }
 
 /// Starts haproxy in front of `upstream`, or `Ok(None)` when haproxy is not installed.
 pub async fn start_haproxy(upstream: SocketAddr, dir: &Path) -> anyhow::Result<Option<Baseline>> {
-    let Some(bin) = find_program("haproxy") else { return Ok(None) };
+    let Some(bin) = find_program("haproxy") else {
+        return Ok(None);
+    };
     let port = free_port()?;
     let conf = dir.join("haproxy.cfg");
     std::fs::write(&conf, haproxy_config(port, upstream)).context("writing haproxy.cfg")?;
@@ -93,7 +106,11 @@ pub async fn start_haproxy(upstream: SocketAddr, dir: &Path) -> anyhow::Result<O
     cmd.arg("-f").arg(&conf).arg("-db");
     let process = ChildProcess::spawn("haproxy", cmd, Some(&dir.join("haproxy.stderr")), false)?;
     let url = format!("http://127.0.0.1:{port}");
-    wait_http_ok(&format!("{url}/v1/models/half_plus_two"), Duration::from_secs(10)).await?;
+    wait_http_ok(
+        &format!("{url}/v1/models/half_plus_two"),
+        Duration::from_secs(10),
+    )
+    .await?;
     Ok(Some(Baseline { url, process }))
 }
 

@@ -71,7 +71,11 @@ pub async fn start_proxy_stack(sim: SocketAddr, dir: &Path) -> anyhow::Result<Pr
         signature: None,
     };
     let (record, rx) = tokio::sync::watch::channel(executor);
-    let lease = Lease::start(store, rx, LeaseConfig::with_heartbeat(Duration::from_secs(1)));
+    let lease = Lease::start(
+        store,
+        rx,
+        LeaseConfig::with_heartbeat(Duration::from_secs(1)),
+    );
     let app = free_port()?;
     let admin = free_port()?;
     let mut cmd = Command::new(bin);
@@ -84,8 +88,17 @@ pub async fn start_proxy_stack(sim: SocketAddr, dir: &Path) -> anyhow::Result<Pr
         .env(env::INPUT_FORMAT, "number")
         .env(env::OUTPUT_FORMAT, "number")
         .env(env::LOG, "warn");
-    let proxy = ChildProcess::spawn("mulambda-proxy", cmd, Some(&dir.join("proxy.stderr")), false)?;
-    wait_http_ok(&format!("http://127.0.0.1:{admin}/ready"), Duration::from_secs(15)).await?;
+    let proxy = ChildProcess::spawn(
+        "mulambda-proxy",
+        cmd,
+        Some(&dir.join("proxy.stderr")),
+        false,
+    )?;
+    wait_http_ok(
+        &format!("http://127.0.0.1:{admin}/ready"),
+        Duration::from_secs(15),
+    )
+    .await?;
     Ok(ProxyStack {
         url: format!("http://127.0.0.1:{app}"),
         _proxy: proxy,
