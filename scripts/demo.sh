@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
 # Builds every binary of the workspace: the demo starts mulambda-proxy processes.
 cargo build --release --workspace --bins
-exec target/release/mulambda-loadtest demo "$@"
+exec cargo run --release --quiet -p mulambda-loadtest -- demo "$@"

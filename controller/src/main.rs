@@ -1,3 +1,3 @@
-//! mulambda-controller (placeholder until its issue lands).
+//! stub
 #![forbid(unsafe_code)]
 fn main() {}
