@@ -1,0 +1,8 @@
+//! `ModelExecutor` reconciliation: validate the spec ([`validate`]), build the owned
+//! Deployment and Service ([`resources`]), apply them and write the status ([`status`],
+//! [`reconcile`]).
+
+pub mod reconcile;
+pub mod resources;
+pub mod status;
+pub mod validate;

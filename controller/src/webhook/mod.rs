@@ -1,0 +1,13 @@
+//! The mutating admission webhook that injects the proxy into pods.
+//!
+//! - [`review`]: the `AdmissionReview` wire types;
+//! - [`criteria`]: the pod's `mulambda.io/*` annotations, validated, as proxy environment;
+//! - [`sidecar`]: the proxy container;
+//! - [`inject`]: the decision and its JSON Patch;
+//! - [`server`]: the HTTPS listener.
+
+pub mod criteria;
+pub mod inject;
+pub mod review;
+pub mod server;
+pub mod sidecar;
