@@ -1,0 +1,128 @@
+//! Forwarding to executors: a pooled keep-alive HTTP client (hyper-util's legacy client: the
+//! connection pool, keep-alive and `Host` handling are well kept there), connect and request
+//! timeouts, request bodies buffered for retries ([`body`]), and the retry budget ([`budget`]).
+
+pub mod body;
+pub mod budget;
+
+use std::time::Duration;
+
+use http::{HeaderMap, Request, Response, header};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+pub use body::{BodyError, ForwardBody, PreparedBody};
+pub use budget::RetryBudget;
+
+use crate::config::ForwardConfig;
+
+/// The pooled client and the forwarding options.
+#[derive(Debug)]
+pub struct Forwarder {
+    client: Client<HttpConnector, ForwardBody>,
+    /// Options.
+    pub cfg: ForwardConfig,
+    /// The retry budget.
+    pub budget: RetryBudget,
+}
+
+/// Why an attempt failed without a response.
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    /// No connection could be made (nothing was sent): safe to retry elsewhere.
+    #[error("cannot connect to executor: {0}")]
+    Connect(#[source] hyper_util::client::legacy::Error),
+    /// No response headers before the deadline.
+    #[error("executor did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The request body exceeded the limit while streaming.
+    #[error("request body larger than the limit")]
+    TooLarge,
+    /// The executor's record does not make a valid URI.
+    #[error("executor endpoint or model name does not form a valid URI")]
+    InvalidTarget,
+    /// Any other failure (connection reset mid-request, protocol error).
+    #[error("executor request failed: {0}")]
+    Other(#[source] hyper_util::client::legacy::Error),
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and `Host`, which must not be forwarded.
+const HOP_BY_HOP: [header::HeaderName; 8] = [
+    header::CONNECTION,
+    header::HeaderName::from_static("keep-alive"),
+    header::HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::HOST,
+];
+
+/// Removes hop-by-hop headers (and `Host`) in place.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for h in &HOP_BY_HOP {
+        headers.remove(h);
+    }
+}
+
+// === impl Forwarder ===
+
+impl Forwarder {
+    /// A forwarder with an empty connection pool.
+    pub fn new(cfg: ForwardConfig) -> Forwarder {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(cfg.connect_timeout));
+        connector.set_nodelay(true);
+        connector.set_keepalive(Some(Duration::from_secs(60)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(64)
+            .retry_canceled_requests(true)
+            .build(connector);
+        Forwarder {
+            client,
+            cfg,
+            budget: RetryBudget::new(cfg.budget),
+        }
+    }
+
+    /// The timeout of a request: its `x-mulambda-timeout-ms` (bounded by the maximum), else the
+    /// default. `Err` carries a message for a malformed header.
+    pub fn timeout_for(&self, header: Option<&http::HeaderValue>) -> Result<Duration, String> {
+        let Some(v) = header else {
+            return Ok(self.cfg.request_timeout);
+        };
+        let ms = v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| {
+                format!(
+                    "invalid {} header: expected a whole number of milliseconds > 0",
+                    mulambda_catalog::names::headers::TIMEOUT_MS
+                )
+            })?;
+        Ok(Duration::from_millis(ms).min(self.cfg.max_timeout))
+    }
+
+    /// Sends one attempt and waits for the response headers until `deadline`.
+    pub async fn send(
+        &self,
+        req: Request<ForwardBody>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Response<Incoming>, AttemptError> {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout_at(deadline, self.client.request(req)).await {
+            Err(_) => Err(AttemptError::Timeout(left)),
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) if e.is_connect() => Err(AttemptError::Connect(e)),
+            Ok(Err(e)) if body::is_length_limit(&e) => Err(AttemptError::TooLarge),
+            Ok(Err(e)) => Err(AttemptError::Other(e)),
+        }
+    }
+}
