@@ -18,7 +18,7 @@ use crate::executor::validate::is_dns_subdomain;
 use crate::podspec::{StoreEnv, StoreUrlSource};
 use crate::webhook::inject::InjectConfig;
 use crate::webhook::sidecar::SidecarTemplate;
-use crate::well_known::{DEFAULT_IMAGE, DEFAULT_SERVING_IMAGE};
+use crate::well_known::{DEFAULT_IMAGE, DEFAULT_MODEL_FETCH_IMAGE, DEFAULT_SERVING_IMAGE};
 
 /// Environment variables of the controller's own options (shared ones are in
 /// [`mulambda_catalog::names::env`]).
@@ -37,6 +37,8 @@ pub mod controller_env {
     pub const COMPANION_IMAGE: &str = "MULAMBDA_COMPANION_IMAGE";
     /// Default TF Serving image.
     pub const SERVING_IMAGE: &str = "MULAMBDA_SERVING_IMAGE";
+    /// Image of the executors' model-fetch init container (the MinIO client `mc`).
+    pub const MODEL_FETCH_IMAGE: &str = "MULAMBDA_MODEL_FETCH_IMAGE";
     /// Secret (in each pod's namespace) holding the store URL.
     pub const STORE_URL_SECRET: &str = "MULAMBDA_STORE_URL_SECRET";
     /// Key of that Secret.
@@ -117,6 +119,11 @@ pub struct RunArgs {
     /// TF Serving image of executors whose spec names none.
     #[arg(long, env = cenv::SERVING_IMAGE, default_value = DEFAULT_SERVING_IMAGE, value_name = "IMAGE")]
     pub serving_image: String,
+
+    /// Image of the executors' init container that copies the model from S3 into the pod
+    /// (the MinIO client: `mc` as its entrypoint, `mirror` and `MC_HOST_<alias>` support).
+    #[arg(long, env = cenv::MODEL_FETCH_IMAGE, default_value = DEFAULT_MODEL_FETCH_IMAGE, value_name = "IMAGE")]
+    pub model_fetch_image: String,
 
     /// Store URL given to injected proxies and companions as a literal value (visible to whoever
     /// can read those pods). Required unless --store-url-secret is set.
@@ -294,6 +301,11 @@ impl Config {
         let proxy_image = image("proxy-image", cenv::PROXY_IMAGE, &a.proxy_image)?;
         let companion_image = image("companion-image", cenv::COMPANION_IMAGE, &a.companion_image)?;
         let serving_image = image("serving-image", cenv::SERVING_IMAGE, &a.serving_image)?;
+        let model_fetch_image = image(
+            "model-fetch-image",
+            cenv::MODEL_FETCH_IMAGE,
+            &a.model_fetch_image,
+        )?;
 
         let prefix = a.store_prefix.trim().to_string();
         let prefix_ok = !prefix.is_empty()
@@ -340,6 +352,7 @@ impl Config {
             executor: ExecutorTemplate {
                 companion_image,
                 default_serving_image: serving_image,
+                model_fetch_image,
                 store,
             },
             resync,
@@ -458,6 +471,10 @@ mod tests {
         assert!(c.reconciler && c.inject.inject_by_default);
         assert_eq!(c.inject.sidecar.image, DEFAULT_IMAGE);
         assert_eq!(c.executor.default_serving_image, "tensorflow/serving");
+        assert_eq!(
+            c.executor.model_fetch_image,
+            "quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z"
+        );
         let c = run(&[
             "run",
             "--store-url",
@@ -514,6 +531,18 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("nothing to run"), "{e}");
+        let e = parse(&[
+            "--store-url",
+            "redis://s:1",
+            "--model-fetch-image",
+            "mc latest",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("--model-fetch-image (MULAMBDA_MODEL_FETCH_IMAGE) \"mc latest\""),
+            "{e}"
+        );
         let e = parse(&["--store-url-secret", "Bad_Name"])
             .unwrap_err()
             .to_string();

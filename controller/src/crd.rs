@@ -43,8 +43,9 @@ pub struct ModelExecutorSpec {
     )]
     pub model_name: String,
 
-    /// Where the SavedModel versions are: `s3://bucket/path` (TF Serving layout
-    /// `<path>/<version>/saved_model.pb`).
+    /// Where the SavedModel versions are: `s3://bucket/path`, the folder that holds the numbered
+    /// version folders (TF Serving layout `<path>/<version>/saved_model.pb`). It is copied into
+    /// the pod before TF Serving starts.
     #[schemars(regex(pattern = r"^s3://[^/]+(/.*)?$"))]
     pub storage_uri: String,
 
@@ -78,18 +79,20 @@ pub struct ModelExecutorSpec {
     pub resources: Option<ResourceRequirements>,
 
     /// S3 endpoint for S3-compatible storage such as MinIO, e.g.
-    /// `http://minio.mulambda-system.svc:9000` (the scheme sets `S3_USE_HTTPS`; default:
-    /// AWS S3 over HTTPS).
+    /// `http://minio.mulambda-system.svc:9000` (the scheme chooses HTTP or HTTPS, default
+    /// HTTPS; default endpoint: AWS S3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^(https?://)?[^/\s]+/?$"))]
     pub s3_endpoint: Option<String>,
 
-    /// S3 region (`AWS_REGION`; default `us-east-1`).
+    /// S3 region (`AWS_REGION` of the model fetch; default: the S3 client asks the endpoint for
+    /// the bucket's region).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3_region: Option<String>,
 
     /// Name of a Secret in the executor's namespace with keys `AWS_ACCESS_KEY_ID` and
-    /// `AWS_SECRET_ACCESS_KEY` (the kubelet resolves it; the controller never reads it).
+    /// `AWS_SECRET_ACCESS_KEY`, which the model fetch reads the model with (the kubelet
+    /// resolves it; the controller never reads it). Unset: anonymous access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret: Option<String>,
 }

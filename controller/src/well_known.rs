@@ -12,6 +12,8 @@ pub const PROXY_ADMIN_PORT_NAME: &str = "mulambda-admin";
 
 /// Name of the TF Serving container in executor pods.
 pub const TFSERVING_CONTAINER: &str = "tfserving";
+/// Name of the init container that copies the model from S3 in executor pods.
+pub const MODEL_FETCH_CONTAINER: &str = "model-fetch";
 /// Name of the companion container in executor pods.
 pub const COMPANION_CONTAINER: &str = "mulambda-companion";
 /// Command of the companion container.
@@ -30,6 +32,9 @@ pub const FIELD_MANAGER: &str = "mulambda-controller";
 pub const DEFAULT_IMAGE: &str = "ghcr.io/mulambda/mulambda:0.1.0";
 /// Default TF Serving image when a `ModelExecutor` names none.
 pub const DEFAULT_SERVING_IMAGE: &str = "tensorflow/serving";
+/// Default image of the init container that copies a model from S3 into the executor pod (the
+/// MinIO client `mc`; the same pinned release as `deploy/compose`).
+pub const DEFAULT_MODEL_FETCH_IMAGE: &str = "quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z";
 
 /// User (and group) the injected and created mulambda containers run as (distroless `nonroot`).
 pub const NONROOT_UID: i64 = 65532;

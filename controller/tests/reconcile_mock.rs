@@ -53,6 +53,7 @@ fn context(client: Client) -> Arc<Context> {
         ExecutorTemplate {
             companion_image: "ghcr.io/mulambda/mulambda:0.1.0".into(),
             default_serving_image: "tensorflow/serving".into(),
+            model_fetch_image: "quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z".into(),
             store: StoreEnv {
                 url: StoreUrlSource::Value("redis://:pw@dragonfly.mulambda-system.svc:6379".into()),
                 prefix: "mulambda".into(),
@@ -249,6 +250,52 @@ async fn applies_deployment_and_service_then_status_and_a_second_pass_changes_no
         template["metadata"]["annotations"]["mulambda.io/inject"],
         "false"
     );
+    // --- The model: copied from S3 into an emptyDir by an init container (TF Serving 2.7 and
+    // later cannot read s3:// paths, tensorflow/serving#1963), served from there.
+    assert_eq!(
+        template["spec"]["volumes"],
+        json!([{"name": "tmp", "emptyDir": {}}, {"name": "model", "emptyDir": {}}])
+    );
+    let secret = |key: &str| json!({"secretKeyRef": {"name": "s3-credentials", "key": key}});
+    let restricted = |read_only_root: bool| {
+        json!({
+            "runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532,
+            "readOnlyRootFilesystem": read_only_root, "allowPrivilegeEscalation": false,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}
+        })
+    };
+    assert_eq!(
+        template["spec"]["initContainers"],
+        json!([{
+            "name": "model-fetch",
+            "image": "quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z",
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["mc"],
+            "args": [
+                "--config-dir=/tmp/.mc", "--quiet", "--no-color",
+                "mirror", "--overwrite", "--remove",
+                "source/models/resnet50", "/models/resnet50"
+            ],
+            // The keys come from the Secret; the alias URL refers to them, and the kubelet
+            // substitutes them in the container's environment only (never in the spec or args).
+            "env": [
+                {"name": "AWS_ACCESS_KEY_ID", "valueFrom": secret("AWS_ACCESS_KEY_ID")},
+                {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": secret("AWS_SECRET_ACCESS_KEY")},
+                {"name": "HOME", "value": "/tmp"},
+                {
+                    "name": "MC_HOST_source",
+                    "value": "http://$(AWS_ACCESS_KEY_ID):$(AWS_SECRET_ACCESS_KEY)@minio.mulambda-system.svc:9000"
+                }
+            ],
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
+            "securityContext": restricted(true),
+            "volumeMounts": [
+                {"name": "tmp", "mountPath": "/tmp"},
+                {"name": "model", "mountPath": "/models/resnet50"}
+            ]
+        }])
+    );
+
     let containers = template["spec"]["containers"].as_array().unwrap();
     assert_eq!(containers.len(), 2);
 
@@ -260,7 +307,7 @@ async fn applies_deployment_and_service_then_status_and_a_second_pass_changes_no
         tf["args"],
         json!([
             "--model_name=resnet50",
-            "--model_base_path=s3://models/resnet50",
+            "--model_base_path=/models/resnet50",
             "--rest_api_port=8501",
             "--port=8500"
         ])
@@ -269,19 +316,16 @@ async fn applies_deployment_and_service_then_status_and_a_second_pass_changes_no
         tf["resources"],
         json!({"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}})
     );
-    let env = env_of(tf);
-    assert_eq!(env["AWS_REGION"], "us-east-1");
-    assert_eq!(env["S3_ENDPOINT"], "minio.mulambda-system.svc:9000");
-    assert_eq!(env["S3_USE_HTTPS"], "0");
-    assert_eq!(env["S3_VERIFY_SSL"], "0");
+    // No S3 settings and no credentials in TF Serving: it only reads the local copy.
+    assert_eq!(tf.get("env"), None);
     assert_eq!(
-        env["AWS_ACCESS_KEY_ID"],
-        json!({"secretKeyRef": {"name": "s3-credentials", "key": "AWS_ACCESS_KEY_ID"}})
+        tf["volumeMounts"],
+        json!([
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "model", "mountPath": "/models/resnet50", "readOnly": true}
+        ])
     );
-    assert_eq!(
-        env["AWS_SECRET_ACCESS_KEY"],
-        json!({"secretKeyRef": {"name": "s3-credentials", "key": "AWS_SECRET_ACCESS_KEY"}})
-    );
+    assert_eq!(tf["securityContext"], restricted(false));
     assert_eq!(
         tf["ports"],
         json!([

@@ -19,8 +19,8 @@ use crate::podspec::{
 };
 use crate::webhook::sidecar::container_port;
 use crate::well_known::{
-    COMPANION_ADMIN_PORT_NAME, COMPANION_COMMAND, COMPANION_CONTAINER, GRPC_PORT_NAME, NONROOT_UID,
-    REST_PORT_NAME, TFSERVING_CONTAINER, labels, prometheus,
+    COMPANION_ADMIN_PORT_NAME, COMPANION_COMMAND, COMPANION_CONTAINER, GRPC_PORT_NAME,
+    MODEL_FETCH_CONTAINER, NONROOT_UID, REST_PORT_NAME, TFSERVING_CONTAINER, labels, prometheus,
 };
 
 /// What every executor shares (from the controller's flags).
@@ -30,14 +30,29 @@ pub struct ExecutorTemplate {
     pub companion_image: String,
     /// TF Serving image when the spec names none.
     pub default_serving_image: String,
+    /// Image of the init container that copies the model from S3 (the MinIO client `mc`).
+    pub model_fetch_image: String,
     /// Where companions find the store.
     pub store: StoreEnv,
 }
 
-/// Keys of the credentials Secret (the names TF Serving's S3 file system reads).
+/// Keys of the credentials Secret (also the names of the variables the model fetch gets them in).
 pub const ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
 /// See [`ACCESS_KEY_ID`].
 pub const SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+
+/// Where executor pods hold their model: `/models/<modelName>` is TF Serving's
+/// `--model_base_path` (TF Serving 2.7 and later cannot read `s3://` paths,
+/// tensorflow/serving#1963, so the model is copied there first).
+pub const MODELS_ROOT: &str = "/models";
+/// The `emptyDir` volume the model is copied into.
+pub const MODEL_VOLUME: &str = "model";
+/// The `emptyDir` volume mounted at `/tmp` (TF Serving's temporary files, `mc`'s configuration).
+pub const TMP_VOLUME: &str = "tmp";
+/// `mc`'s configuration folder (it writes one at start-up; the root filesystem is read-only).
+pub const MC_CONFIG_DIR: &str = "/tmp/.mc";
+/// The `mc` alias of the model's S3 endpoint, defined by the variable `MC_HOST_source`.
+pub const MC_ALIAS: &str = "source";
 
 /// Labels of everything made for the executor `name`.
 pub fn executor_labels(name: &str) -> BTreeMap<String, String> {
@@ -69,7 +84,8 @@ fn metadata(spec: &ValidSpec, namespace: &str, owner: &OwnerReference) -> Object
     }
 }
 
-/// The Deployment: TF Serving loading the model from S3, the companion beside it.
+/// The Deployment: an init container copying the model from S3 into the pod, TF Serving serving
+/// it from there, the companion beside it.
 pub fn deployment(
     spec: &ValidSpec,
     serving_image: Option<&str>,
@@ -104,6 +120,10 @@ pub fn deployment(
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
+                    init_containers: Some(vec![model_fetch_container(
+                        spec,
+                        &template.model_fetch_image,
+                    )]),
                     containers: vec![
                         tfserving_container(spec, serving_image, resources),
                         companion_container(spec, template),
@@ -120,11 +140,7 @@ pub fn deployment(
                         }),
                         ..PodSecurityContext::default()
                     }),
-                    volumes: Some(vec![Volume {
-                        name: "tmp".to_string(),
-                        empty_dir: Some(EmptyDirVolumeSource::default()),
-                        ..Volume::default()
-                    }]),
+                    volumes: Some(vec![empty_dir(TMP_VOLUME), empty_dir(MODEL_VOLUME)]),
                     ..PodSpec::default()
                 }),
             },
@@ -134,34 +150,123 @@ pub fn deployment(
     }
 }
 
+fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.to_string(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }
+}
+
+fn mount(volume: &str, path: impl Into<String>, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: volume.to_string(),
+        mount_path: path.into(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+/// Escapes `$` for a value Kubernetes expands `$(VAR)` references in (env values, args):
+/// `$$` stands for a literal `$`. Used for every value that comes from the spec, so a storage
+/// URI or endpoint can never pull another variable (a credential) into an argument or a log.
+fn literal(value: &str) -> String {
+    value.replace('$', "$$")
+}
+
+/// Where executor pods hold the model of `spec`: `/models/<modelName>`.
+pub fn model_dir(spec: &ValidSpec) -> String {
+    format!("{MODELS_ROOT}/{}", spec.model_name.as_str())
+}
+
+/// The value of `MC_HOST_source`: `http(s)://$(AWS_ACCESS_KEY_ID):$(AWS_SECRET_ACCESS_KEY)@host`.
+/// The kubelet substitutes the two variables (defined just before it from the Secret), so the
+/// keys are in the container's environment only, never in the pod spec or in arguments.
+/// Without a credentials Secret, the alias has no keys (anonymous access).
+fn mc_host(spec: &ValidSpec) -> String {
+    let scheme = if spec.s3_https { "https" } else { "http" };
+    let host = match (&spec.s3_endpoint, &spec.s3_region) {
+        (Some(endpoint), _) => literal(endpoint),
+        (None, Some(region)) => format!("s3.{region}.amazonaws.com"),
+        (None, None) => "s3.amazonaws.com".to_string(),
+    };
+    match spec.credentials_secret {
+        Some(_) => format!("{scheme}://$({ACCESS_KEY_ID}):$({SECRET_ACCESS_KEY})@{host}"),
+        None => format!("{scheme}://{host}"),
+    }
+}
+
+/// The init container: `mc mirror` of the storage URI's folder into the model volume.
+fn model_fetch_container(spec: &ValidSpec, image: &str) -> Container {
+    let mut env_vars = Vec::new();
+    if let Some(secret) = &spec.credentials_secret {
+        env_vars.push(env_secret(ACCESS_KEY_ID, secret, ACCESS_KEY_ID));
+        env_vars.push(env_secret(SECRET_ACCESS_KEY, secret, SECRET_ACCESS_KEY));
+    }
+    if let Some(region) = &spec.s3_region {
+        env_vars.push(env_value("AWS_REGION", region.clone()));
+    }
+    // mc looks up its home folder at start-up even with --config-dir.
+    env_vars.push(env_value("HOME", "/tmp"));
+    // After the keys: `$(VAR)` only refers to variables defined earlier.
+    env_vars.push(env_value(&format!("MC_HOST_{MC_ALIAS}"), mc_host(spec)));
+
+    let source = spec.storage_uri.strip_prefix("s3://").unwrap_or_default();
+    let source = format!("{MC_ALIAS}/{}", literal(source.trim_end_matches('/')));
+    let q = |s: &str| Quantity(s.to_string());
+    Container {
+        name: MODEL_FETCH_CONTAINER.to_string(),
+        image: Some(image.to_string()),
+        image_pull_policy: Some("IfNotPresent".to_string()),
+        command: Some(vec!["mc".to_string()]),
+        args: Some(vec![
+            // Global flags before the subcommand: mc reads --config-dir before it runs one.
+            format!("--config-dir={MC_CONFIG_DIR}"),
+            "--quiet".to_string(),
+            "--no-color".to_string(),
+            "mirror".to_string(),
+            // The volume outlives a restart of this container: make it an exact copy.
+            "--overwrite".to_string(),
+            "--remove".to_string(),
+            source,
+            model_dir(spec),
+        ]),
+        env: Some(env_vars),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".to_string(), q("50m")),
+                ("memory".to_string(), q("64Mi")),
+            ])),
+            limits: Some(BTreeMap::from([("memory".to_string(), q("512Mi"))])),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(restricted_security_context(true)),
+        volume_mounts: Some(vec![
+            mount(TMP_VOLUME, "/tmp", false),
+            mount(MODEL_VOLUME, model_dir(spec), false),
+        ]),
+        ..Container::default()
+    }
+}
+
 fn tfserving_container(
     spec: &ValidSpec,
     image: &str,
     resources: Option<&ResourceRequirements>,
 ) -> Container {
-    let mut env_vars = vec![env_value("AWS_REGION", spec.s3_region.clone())];
-    if let Some(endpoint) = &spec.s3_endpoint {
-        env_vars.push(env_value("S3_ENDPOINT", endpoint.clone()));
-    }
-    let flag = if spec.s3_https { "1" } else { "0" };
-    env_vars.push(env_value("S3_USE_HTTPS", flag));
-    env_vars.push(env_value("S3_VERIFY_SSL", flag));
-    if let Some(secret) = &spec.credentials_secret {
-        env_vars.push(env_secret(ACCESS_KEY_ID, secret, ACCESS_KEY_ID));
-        env_vars.push(env_secret(SECRET_ACCESS_KEY, secret, SECRET_ACCESS_KEY));
-    }
     Container {
         name: TFSERVING_CONTAINER.to_string(),
         image: Some(image.to_string()),
         // The image's entrypoint script adds its own --model_name/--model_base_path flags.
         command: Some(vec!["tensorflow_model_server".to_string()]),
         args: Some(vec![
-            format!("--model_name={}", spec.model_name),
-            format!("--model_base_path={}", spec.storage_uri),
+            format!("--model_name={}", spec.model_name.as_str()),
+            // The local copy made by the init container (not the s3:// URI: TF Serving 2.7 and
+            // later have no S3 file system, tensorflow/serving#1963).
+            format!("--model_base_path={}", model_dir(spec)),
             format!("--rest_api_port={}", ports::TFSERVING_REST),
             format!("--port={}", ports::TFSERVING_GRPC),
         ]),
-        env: Some(env_vars),
         ports: Some(vec![
             container_port(REST_PORT_NAME, ports::TFSERVING_REST),
             container_port(GRPC_PORT_NAME, ports::TFSERVING_GRPC),
@@ -181,11 +286,10 @@ fn tfserving_container(
         // TF Serving may write temporary files; its root filesystem stays writable, /tmp is
         // an emptyDir.
         security_context: Some(restricted_security_context(false)),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".to_string(),
-            mount_path: "/tmp".to_string(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(vec![
+            mount(TMP_VOLUME, "/tmp", false),
+            mount(MODEL_VOLUME, model_dir(spec), true),
+        ]),
         ..Container::default()
     }
 }
@@ -263,5 +367,158 @@ pub fn service(spec: &ValidSpec, namespace: &str, owner: &OwnerReference) -> Ser
             ..ServiceSpec::default()
         }),
         status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{ModelExecutor, ModelExecutorSpec};
+    use crate::executor::validate::validate;
+
+    fn spec(f: impl FnOnce(&mut ModelExecutorSpec)) -> ValidSpec {
+        let mut spec: ModelExecutorSpec = serde_json::from_value(serde_json::json!({
+            "modelName": "resnet50", "storageUri": "s3://models/vision/resnet50/",
+            "modelType": "classification", "inputFormat": "image", "outputFormat": "label",
+            "accuracy": 0.76, "s3Endpoint": "http://minio.mulambda-system.svc:9000",
+            "credentialsSecret": "s3-credentials"
+        }))
+        .unwrap();
+        f(&mut spec);
+        validate(&ModelExecutor::new("resnet", spec)).unwrap()
+    }
+
+    fn env_of(c: &Container) -> Vec<(String, serde_json::Value)> {
+        c.env
+            .iter()
+            .flatten()
+            .map(|e| {
+                let v = match &e.value {
+                    Some(v) => serde_json::json!(v),
+                    None => serde_json::to_value(&e.value_from).unwrap(),
+                };
+                (e.name.clone(), v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_fetch_mirrors_the_uri_folder_into_the_model_volume_with_keys_from_the_secret() {
+        let s = spec(|_| {});
+        let c = model_fetch_container(&s, "mc:pinned");
+        assert_eq!(c.name, "model-fetch");
+        assert_eq!(c.command, Some(vec!["mc".to_string()]));
+        assert_eq!(
+            c.args.clone().unwrap(),
+            [
+                "--config-dir=/tmp/.mc",
+                "--quiet",
+                "--no-color",
+                "mirror",
+                "--overwrite",
+                "--remove",
+                "source/models/vision/resnet50",
+                "/models/resnet50",
+            ]
+        );
+        let secret =
+            |key: &str| serde_json::json!({"secretKeyRef": {"name": "s3-credentials", "key": key}});
+        assert_eq!(
+            env_of(&c),
+            [
+                ("AWS_ACCESS_KEY_ID".into(), secret("AWS_ACCESS_KEY_ID")),
+                (
+                    "AWS_SECRET_ACCESS_KEY".into(),
+                    secret("AWS_SECRET_ACCESS_KEY")
+                ),
+                ("HOME".into(), serde_json::json!("/tmp")),
+                (
+                    "MC_HOST_source".into(),
+                    serde_json::json!(
+                        "http://$(AWS_ACCESS_KEY_ID):$(AWS_SECRET_ACCESS_KEY)@minio.mulambda-system.svc:9000"
+                    )
+                ),
+            ]
+        );
+        let sc = c.security_context.unwrap();
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.run_as_non_root, Some(true));
+        let mounts: Vec<_> = c
+            .volume_mounts
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.name, m.mount_path, m.read_only))
+            .collect();
+        assert_eq!(
+            mounts,
+            [
+                ("tmp".into(), "/tmp".into(), None),
+                ("model".into(), "/models/resnet50".into(), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn without_endpoint_and_secret_it_reads_aws_s3_anonymously() {
+        let s = spec(|s| {
+            s.s3_endpoint = None;
+            s.credentials_secret = None;
+        });
+        let env = env_of(&model_fetch_container(&s, "mc"));
+        assert_eq!(
+            env,
+            [
+                ("HOME".into(), serde_json::json!("/tmp")),
+                (
+                    "MC_HOST_source".into(),
+                    serde_json::json!("https://s3.amazonaws.com")
+                ),
+            ]
+        );
+        let s = spec(|s| {
+            s.s3_endpoint = None;
+            s.s3_region = Some("eu-central-1".into());
+        });
+        let env = env_of(&model_fetch_container(&s, "mc"));
+        assert_eq!(
+            env[2],
+            ("AWS_REGION".into(), serde_json::json!("eu-central-1"))
+        );
+        assert_eq!(
+            env[4].1,
+            "https://$(AWS_ACCESS_KEY_ID):$(AWS_SECRET_ACCESS_KEY)@s3.eu-central-1.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn dollar_signs_from_the_spec_are_escaped_against_variable_expansion() {
+        let s = spec(|s| s.storage_uri = "s3://models/$(AWS_SECRET_ACCESS_KEY)/m".into());
+        let args = model_fetch_container(&s, "mc").args.unwrap();
+        assert_eq!(args[6], "source/models/$$(AWS_SECRET_ACCESS_KEY)/m");
+    }
+
+    #[test]
+    fn tf_serving_reads_the_local_copy_read_only_and_has_no_s3_settings() {
+        let s = spec(|_| {});
+        let c = tfserving_container(&s, "tensorflow/serving", None);
+        assert_eq!(
+            c.args.unwrap(),
+            [
+                "--model_name=resnet50",
+                "--model_base_path=/models/resnet50",
+                "--rest_api_port=8501",
+                "--port=8500",
+            ]
+        );
+        assert!(c.env.is_none());
+        let model_mount = &c.volume_mounts.unwrap()[1];
+        assert_eq!(
+            (
+                model_mount.name.as_str(),
+                model_mount.mount_path.as_str(),
+                model_mount.read_only
+            ),
+            ("model", "/models/resnet50", Some(true))
+        );
     }
 }

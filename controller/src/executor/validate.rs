@@ -28,8 +28,8 @@ pub struct ValidSpec {
     pub s3_endpoint: Option<String>,
     /// Whether S3 is reached over HTTPS.
     pub s3_https: bool,
-    /// S3 region.
-    pub s3_region: String,
+    /// S3 region, when one is set (otherwise the S3 client finds the bucket's region).
+    pub s3_region: Option<String>,
     /// Credentials Secret name.
     pub credentials_secret: Option<String>,
 }
@@ -45,9 +45,6 @@ pub struct SpecError {
     /// Why.
     pub reason: String,
 }
-
-/// Default S3 region.
-pub const DEFAULT_REGION: &str = "us-east-1";
 
 fn refuse(field: &'static str, value: &str, reason: impl ToString) -> SpecError {
     SpecError {
@@ -109,7 +106,12 @@ pub fn validate(mex: &ModelExecutor) -> Result<ValidSpec, SpecError> {
                 (true, raw)
             };
             let host = rest.strip_suffix('/').unwrap_or(rest);
-            if host.is_empty() || host.contains(['/', ' ']) || host.contains("://") {
+            // Host names, IPv4 and bracketed IPv6 addresses, with a port: nothing that could
+            // end the host part of the model fetch's `MC_HOST_…` URL (`@`, `/`, `?`, `#`, `$`).
+            let host_char = |c: char| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']')
+            };
+            if host.is_empty() || !host.chars().all(host_char) {
                 return Err(refuse(
                     "spec.s3Endpoint",
                     raw,
@@ -120,8 +122,8 @@ pub fn validate(mex: &ModelExecutor) -> Result<ValidSpec, SpecError> {
         }
     };
     let s3_region = match s.s3_region.as_deref().map(str::trim) {
-        None | Some("") => DEFAULT_REGION.to_string(),
-        Some(r) if r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => r.to_string(),
+        None | Some("") => None,
+        Some(r) if r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => Some(r.to_string()),
         Some(r) => {
             return Err(refuse(
                 "spec.s3Region",
@@ -213,9 +215,14 @@ mod tests {
             Some("minio.mulambda-system.svc:9000")
         );
         assert!(!v.s3_https);
-        assert_eq!(v.s3_region, "us-east-1");
-        let v = validate(&mex(|s| s.s3_endpoint = Some("s3.example.com".into()))).unwrap();
+        assert_eq!(v.s3_region, None);
+        let v = validate(&mex(|s| {
+            s.s3_endpoint = Some("s3.example.com".into());
+            s.s3_region = Some(" eu-central-1 ".into());
+        }))
+        .unwrap();
         assert!(v.s3_https);
+        assert_eq!(v.s3_region.as_deref(), Some("eu-central-1"));
     }
 
     #[test]
@@ -229,6 +236,21 @@ mod tests {
         assert_eq!(e.field, "spec.modelType");
         let e = validate(&mex(|s| s.s3_endpoint = Some("http://a/b".into()))).unwrap_err();
         assert_eq!(e.field, "spec.s3Endpoint");
+        for bad in [
+            "http://u:p@minio:9000",
+            "minio:9000?x",
+            "$(AWS_SECRET_ACCESS_KEY)",
+        ] {
+            let e = validate(&mex(|s| s.s3_endpoint = Some(bad.into()))).unwrap_err();
+            assert_eq!(e.field, "spec.s3Endpoint", "{bad}");
+        }
+        let v = validate(&mex(|s| {
+            s.s3_endpoint = Some("https://[fd00::1]:9000/".into())
+        }))
+        .unwrap();
+        assert_eq!(v.s3_endpoint.as_deref(), Some("[fd00::1]:9000"));
+        let e = validate(&mex(|s| s.s3_region = Some("eu/central".into()))).unwrap_err();
+        assert_eq!(e.field, "spec.s3Region");
         let e = validate(&mex(|s| s.credentials_secret = Some("Bad_Name".into()))).unwrap_err();
         assert_eq!(e.field, "spec.credentialsSecret");
         let mut m = mex(|_| {});
