@@ -84,7 +84,7 @@ struct OverheadArgs {
     )]
     rate: f64,
     /// Measured duration of each latency run.
-    #[arg(long, short = 'd', env = "MULAMBDA_BENCH_DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, short = 'd', env = "MULAMBDA_BENCH_DURATION", default_value = "5s", value_parser = parse_duration)]
     duration: Duration,
     /// Warm-up before each run.
     #[arg(long, env = "MULAMBDA_BENCH_WARMUP", default_value = "2s", value_parser = parse_duration)]
@@ -98,11 +98,14 @@ struct OverheadArgs {
     )]
     connections: usize,
     /// Arrival rate of the maximum-throughput runs (0 skips them).
-    #[arg(long, env = "MULAMBDA_BENCH_MAX_RATE", default_value_t = 30000.0)]
+    #[arg(long, env = "MULAMBDA_BENCH_MAX_RATE", default_value_t = 100000.0)]
     max_rate: f64,
     /// Measured duration of each maximum-throughput run.
     #[arg(long, env = "MULAMBDA_BENCH_MAX_DURATION", default_value = "3s", value_parser = parse_duration)]
     max_duration: Duration,
+    /// Rounds; targets are interleaved within each round and each figure is the median.
+    #[arg(long, env = "MULAMBDA_BENCH_ROUNDS", default_value_t = 3)]
+    rounds: usize,
     /// Only these targets (direct, mulambda, nginx, haproxy; comma-separated).
     #[arg(long, env = "MULAMBDA_BENCH_ONLY", value_delimiter = ',')]
     only: Vec<String>,
@@ -363,6 +366,7 @@ async fn bench_overhead(args: OverheadArgs) -> anyhow::Result<()> {
         max_duration: args.max_duration,
         work_dir: args.out_dir.clone(),
         only: args.only.clone(),
+        rounds: args.rounds,
     };
     let report = tokio::select! {
         r = mulambda_loadtest::bench::overhead(config) => r?,

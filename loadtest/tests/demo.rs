@@ -29,24 +29,50 @@ async fn demo_shows_preferences_and_failover() {
         out_dir: out.path().to_path_buf(),
         interval: Duration::from_millis(250),
     };
-    let report = run(config, CancellationToken::new()).await.expect("demo runs");
+    let report = run(config, CancellationToken::new())
+        .await
+        .expect("demo runs");
 
     // The report files exist and the JSON is the same data.
     for f in ["demo-report.md", "demo-report.json", "demo-latency.svg"] {
         assert!(out.path().join(f).is_file(), "{f} written");
     }
     let on_disk: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("demo-report.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(out.path().join("demo-report.json")).unwrap())
+            .unwrap();
     assert_eq!(on_disk["outcomes"].as_array().unwrap().len(), 2);
 
-    let by = |name: &str| report.outcomes.iter().find(|o| o.proxy == name).unwrap().clone();
+    let by = |name: &str| {
+        report
+            .outcomes
+            .iter()
+            .find(|o| o.proxy == name)
+            .unwrap()
+            .clone()
+    };
     let latency_first = by("latency-first");
     let accuracy_first = by("accuracy-first");
-    assert_eq!(latency_first.before.as_deref(), Some("fast"), "{latency_first:?}");
-    assert_eq!(accuracy_first.before.as_deref(), Some("accurate"), "{accuracy_first:?}");
+    assert_eq!(
+        latency_first.before.as_deref(),
+        Some("fast"),
+        "{latency_first:?}"
+    );
+    assert_eq!(
+        accuracy_first.before.as_deref(),
+        Some("accurate"),
+        "{accuracy_first:?}"
+    );
     // After the fast executor slowed down and the accurate one died, both moved away.
-    assert_ne!(latency_first.after.as_deref(), Some("fast"), "{latency_first:?}");
-    assert_ne!(accuracy_first.after.as_deref(), Some("accurate"), "{accuracy_first:?}");
+    assert_ne!(
+        latency_first.after.as_deref(),
+        Some("fast"),
+        "{latency_first:?}"
+    );
+    assert_ne!(
+        accuracy_first.after.as_deref(),
+        Some("accurate"),
+        "{accuracy_first:?}"
+    );
     assert!(latency_first.switched_after_s.is_some());
     assert!(accuracy_first.switched_after_s.is_some());
     // The crash cost (almost) nothing: retries on the next-best executor saved the requests.

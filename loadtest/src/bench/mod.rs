@@ -40,6 +40,9 @@ pub struct OverheadConfig {
     pub work_dir: PathBuf,
     /// Which targets to run (`direct`, `mulambda`, `nginx`, `haproxy`); empty = all.
     pub only: Vec<String>,
+    /// Rounds: every target runs once per round, targets interleaved, so drift of a shared
+    /// machine hits all of them alike; each figure is the median over the rounds.
+    pub rounds: usize,
 }
 
 /// One target's figures.
@@ -47,16 +50,22 @@ pub struct OverheadConfig {
 pub struct TargetResult {
     /// `direct`, `mulambda-proxy`, `nginx` or `haproxy`.
     pub target: String,
-    /// Latency at the fixed rate.
+    /// Latency at the fixed rate, from each request's due time (includes the generator's
+    /// timer granularity and any queueing; the open-loop view).
     pub latency: Percentiles,
+    /// Latency from the moment each request was written to the moment its response arrived
+    /// (what a proxy adds shows here without the generator's timer noise).
+    pub service_latency: Percentiles,
     /// Errors at the fixed rate.
     pub errors: u64,
     /// Achieved throughput of the latency run.
     pub throughput_rps: f64,
-    /// Added latency over direct at p50, microseconds (0 for direct).
+    /// Added service latency over direct at p50, microseconds (0 for direct); median over rounds.
     pub added_p50_us: f64,
-    /// Added latency over direct at p99, microseconds.
+    /// Added service latency over direct at p99, microseconds; median over rounds.
     pub added_p99_us: f64,
+    /// Per round: (added p50 µs, added p99 µs), to show the spread.
+    pub added_by_round_us: Vec<(f64, f64)>,
     /// Maximum throughput (successful responses per second), when measured.
     pub max_throughput_rps: Option<f64>,
     /// Maximum throughput relative to direct.
@@ -72,6 +81,8 @@ pub struct OverheadReport {
     pub duration_s: f64,
     /// Connections.
     pub connections: usize,
+    /// Rounds.
+    pub rounds: usize,
     /// One entry per target that ran.
     pub results: Vec<TargetResult>,
     /// Targets skipped, with the reason.
@@ -86,20 +97,28 @@ impl OverheadReport {
     /// A markdown table of the results.
     pub fn to_markdown(&self) -> String {
         let mut s = format!(
-            "Rate {} req/s, {} s per target, {} connections; machine: {}.\n\n\
-             | target | p50 ms | p99 ms | p99.9 ms | added p50 µs | added p99 µs | errors | max throughput req/s | ratio to direct |\n\
-             |---|---|---|---|---|---|---|---|---|\n",
-            self.rate, self.duration_s, self.connections, self.machine
+            "Rate {} req/s, {} s per target and round, {} rounds (targets interleaved), {} connections; machine: {}.\n\
+             Service latency = request written → response received; added = target − direct, median over rounds.\n\n\
+             | target | service p50 ms | service p99 ms | added p50 µs | added p99 µs | per round (p50/p99 µs) | open-loop p50 / p99 ms | errors | max throughput req/s | ratio to direct |\n\
+             |---|---|---|---|---|---|---|---|---|---|\n",
+            self.rate, self.duration_s, self.rounds, self.connections, self.machine
         );
         for r in &self.results {
+            let rounds: Vec<String> = r
+                .added_by_round_us
+                .iter()
+                .map(|(a, b)| format!("{a:.0}/{b:.0}"))
+                .collect();
             s.push_str(&format!(
-                "| {} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} | {} | {} | {} |\n",
+                "| {} | {:.3} | {:.3} | {:.0} | {:.0} | {} | {:.3} / {:.3} | {} | {} | {} |\n",
                 r.target,
-                r.latency.p50_ms,
-                r.latency.p99_ms,
-                r.latency.p999_ms,
+                r.service_latency.p50_ms,
+                r.service_latency.p99_ms,
                 r.added_p50_us,
                 r.added_p99_us,
+                rounds.join(", "),
+                r.latency.p50_ms,
+                r.latency.p99_ms,
                 r.errors,
                 r.max_throughput_rps
                     .map_or("—".into(), |t| format!("{t:.0}")),
@@ -156,51 +175,64 @@ pub async fn overhead(config: OverheadConfig) -> anyhow::Result<OverheadReport> 
         }
     }
 
-    let mut results: Vec<TargetResult> = Vec::new();
-    for (name, url) in &targets {
-        tracing::info!(target = %name, %url, "latency run");
-        let report = load(
-            url,
-            config.rate,
-            config.duration,
-            config.warmup,
-            config.connections,
-        )
-        .await?;
-        let max = if config.max_rate > 0.0 {
+    // Each round runs every target once, in the same order, so slow drift of a shared machine
+    // affects all targets alike; per target, the round figures' median is reported.
+    let rounds = config.rounds.max(1);
+    let mut by_target: Vec<Vec<LoadReport>> = vec![Vec::new(); targets.len()];
+    for round in 0..rounds {
+        for (i, (name, url)) in targets.iter().enumerate() {
+            tracing::info!(target = %name, round, %url, "latency run");
+            by_target[i].push(
+                load(url, config.rate, config.duration, config.warmup, config.connections).await?,
+            );
+        }
+    }
+    let mut max_by_target = vec![None; targets.len()];
+    if config.max_rate > 0.0 {
+        for (i, (name, url)) in targets.iter().enumerate() {
             tracing::info!(target = %name, "throughput run");
-            let r = load(
-                url,
-                config.max_rate,
-                config.max_duration,
-                config.warmup,
-                config.connections,
-            )
-            .await?;
-            Some(r.success_rps)
-        } else {
-            None
+            let r = load(url, config.max_rate, config.max_duration, config.warmup, config.connections).await?;
+            max_by_target[i] = Some(r.success_rps);
+        }
+    }
+    let direct = targets.iter().position(|(n, _)| n == "direct");
+    let mut results: Vec<TargetResult> = Vec::new();
+    for (i, (name, _)) in targets.iter().enumerate() {
+        let reports = &by_target[i];
+        let added_by_round_us: Vec<(f64, f64)> = match direct {
+            Some(d) => reports
+                .iter()
+                .zip(&by_target[d])
+                .map(|(r, base)| {
+                    (
+                        (r.service_latency.p50_ms - base.service_latency.p50_ms) * 1000.0,
+                        (r.service_latency.p99_ms - base.service_latency.p99_ms) * 1000.0,
+                    )
+                })
+                .collect(),
+            None => Vec::new(),
         };
+        let middle = median_index(reports, |r| r.service_latency.p50_ms);
+        let chosen = &reports[middle];
+        let max = max_by_target[i];
         results.push(TargetResult {
             target: name.clone(),
-            latency: report.latency.clone(),
-            errors: report.completed.saturating_sub(report.succeeded)
-                + report.sent.saturating_sub(report.completed),
-            throughput_rps: report.throughput_rps,
-            added_p50_us: 0.0,
-            added_p99_us: 0.0,
+            latency: chosen.latency.clone(),
+            service_latency: chosen.service_latency.clone(),
+            errors: reports
+                .iter()
+                .map(|r| r.sent.saturating_sub(r.succeeded))
+                .sum(),
+            throughput_rps: chosen.throughput_rps,
+            added_p50_us: median(added_by_round_us.iter().map(|a| a.0)),
+            added_p99_us: median(added_by_round_us.iter().map(|a| a.1)),
+            added_by_round_us,
             max_throughput_rps: max,
-            max_throughput_ratio: None,
+            max_throughput_ratio: match (max, direct.and_then(|d| max_by_target[d])) {
+                (Some(m), Some(d)) if d > 0.0 => Some(m / d),
+                _ => None,
+            },
         });
-    }
-    if let Some(direct) = results.iter().find(|r| r.target == "direct").cloned() {
-        for r in &mut results {
-            r.added_p50_us = (r.latency.p50_ms - direct.latency.p50_ms) * 1000.0;
-            r.added_p99_us = (r.latency.p99_ms - direct.latency.p99_ms) * 1000.0;
-            if let (Some(m), Some(d)) = (r.max_throughput_rps, direct.max_throughput_rps) {
-                r.max_throughput_ratio = (d > 0.0).then(|| m / d);
-            }
-        }
     }
     for p in keep_alive {
         p.kill().await;
@@ -210,6 +242,7 @@ pub async fn overhead(config: OverheadConfig) -> anyhow::Result<OverheadReport> 
         rate: config.rate,
         duration_s: config.duration.as_secs_f64(),
         connections: config.connections,
+        rounds,
         results,
         skipped,
         machine: machine_description(),
@@ -230,6 +263,21 @@ async fn load(
     c.connections = connections;
     c.timeout = Duration::from_secs(5);
     Ok(run_load(c).await?)
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn median_index(reports: &[LoadReport], key: impl Fn(&LoadReport) -> f64) -> usize {
+    let mut idx: Vec<usize> = (0..reports.len()).collect();
+    idx.sort_by(|a, b| key(&reports[*a]).total_cmp(&key(&reports[*b])));
+    idx[idx.len() / 2]
 }
 
 /// Cores and kernel of this machine, for the record.

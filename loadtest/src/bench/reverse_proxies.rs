@@ -53,7 +53,7 @@ http {{
 pub fn haproxy_config(listen_port: u16, upstream: SocketAddr) -> String {
     format!(
         "global
-    maxconn 10000
+    maxconn 4096
 defaults
     mode http
     timeout connect 5s

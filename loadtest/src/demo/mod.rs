@@ -165,11 +165,12 @@ pub async fn run(config: DemoConfig, cancel: CancellationToken) -> anyhow::Resul
 fn print_choices(when: &str, explains: &[serde_json::Value]) {
     for e in explains {
         let chosen = e
-            .pointer("/chosen")
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "?".into());
+            .pointer("/chosen/id")
+            .and_then(|c| c.as_str())
+            .unwrap_or("nothing");
+        let why = e.get("reason_header").and_then(|c| c.as_str()).unwrap_or("");
         println!(
-            "  {when}: {} would choose {chosen}",
+            "  {when}: {:<15} would choose {chosen:<9} {why}",
             e["_proxy"].as_str().unwrap_or("?")
         );
     }
@@ -223,12 +224,16 @@ fn write_report(config: &DemoConfig, report: &DemoReport) -> anyhow::Result<()> 
         ));
     }
     md.push_str("\n![median latency per executor over time](demo-latency.svg)\n");
-    md.push_str("\nWhy (the proxies' `/explain`, just before the event):\n\n```json\n");
-    for e in &report.explain_before {
-        md.push_str(&serde_json::to_string(e)?);
-        md.push('\n');
+    md.push_str("\n## Why: the proxies' `/explain` tables\n");
+    for (when, explains) in [
+        ("just before the event", &report.explain_before),
+        ("at the end", &report.explain_after),
+    ] {
+        for e in explains {
+            md.push_str(&explain_table(when, e));
+        }
     }
-    md.push_str("```\n");
+    md.push_str("\nThe full `/explain` answers are in `demo-report.json`.\n");
     std::fs::write(dir.join("demo-report.md"), md)?;
     println!("\n{}", summary_table(report));
     println!(
@@ -236,6 +241,35 @@ fn write_report(config: &DemoConfig, report: &DemoReport) -> anyhow::Result<()> 
         dir.display()
     );
     Ok(())
+}
+
+/// One proxy's `/explain` as a markdown table: rank, expected latency, accuracy, score.
+fn explain_table(when: &str, e: &serde_json::Value) -> String {
+    let proxy = e["_proxy"].as_str().unwrap_or("?");
+    let mut s = format!(
+        "\n**{proxy}**, {when}: `x-mulambda-reason: {}`\n\n| executor | rank | expected latency ms | accuracy | latency term | accuracy term | score | removed by |\n|---|---|---|---|---|---|---|---|\n",
+        e["reason_header"].as_str().unwrap_or("")
+    );
+    let num = |v: &serde_json::Value| v.as_f64().map_or("—".to_string(), |x| format!("{x:.3}"));
+    for x in e["executors"].as_array().into_iter().flatten() {
+        let chosen = if x["chosen"].as_bool() == Some(true) { " **(chosen)**" } else { "" };
+        s.push_str(&format!(
+            "| {}{chosen} | {} | {} | {} | {} | {} | {} | {} |\n",
+            x["id"].as_str().unwrap_or("?"),
+            x["rank"].as_u64().map_or("—".into(), |r| r.to_string()),
+            num(&x["latency"]["expected_latency_ms"]),
+            num(&x["accuracy"]),
+            num(&x["score"]["latency_term"]),
+            num(&x["score"]["accuracy_term"]),
+            num(&x["score"]["score"]),
+            x["removed_by"].as_array().map_or(String::new(), |r| r
+                .iter()
+                .filter_map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")),
+        ));
+    }
+    s
 }
 
 fn summary_table(report: &DemoReport) -> String {

@@ -243,15 +243,11 @@ impl Stack {
 }
 
 fn count_eligible(explain: &serde_json::Value) -> usize {
+    // The proxy's /explain: `candidates` counts the executors that passed every filter.
     explain
-        .get("rows")
-        .and_then(|r| r.as_array())
-        .map(|rows| {
-            rows.iter()
-                .filter(|r| r.get("eligible").and_then(|e| e.as_bool()) == Some(true))
-                .count()
-        })
-        .unwrap_or(0)
+        .get("candidates")
+        .and_then(|c| c.as_u64())
+        .unwrap_or(0) as usize
 }
 
 async fn start_proxy(
