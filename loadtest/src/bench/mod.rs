@@ -183,7 +183,14 @@ pub async fn overhead(config: OverheadConfig) -> anyhow::Result<OverheadReport> 
         for (i, (name, url)) in targets.iter().enumerate() {
             tracing::info!(target = %name, round, %url, "latency run");
             by_target[i].push(
-                load(url, config.rate, config.duration, config.warmup, config.connections).await?,
+                load(
+                    url,
+                    config.rate,
+                    config.duration,
+                    config.warmup,
+                    config.connections,
+                )
+                .await?,
             );
         }
     }
@@ -191,7 +198,14 @@ pub async fn overhead(config: OverheadConfig) -> anyhow::Result<OverheadReport> 
     if config.max_rate > 0.0 {
         for (i, (name, url)) in targets.iter().enumerate() {
             tracing::info!(target = %name, "throughput run");
-            let r = load(url, config.max_rate, config.max_duration, config.warmup, config.connections).await?;
+            let r = load(
+                url,
+                config.max_rate,
+                config.max_duration,
+                config.warmup,
+                config.connections,
+            )
+            .await?;
             max_by_target[i] = Some(r.success_rps);
         }
     }

@@ -168,7 +168,10 @@ fn print_choices(when: &str, explains: &[serde_json::Value]) {
             .pointer("/chosen/id")
             .and_then(|c| c.as_str())
             .unwrap_or("nothing");
-        let why = e.get("reason_header").and_then(|c| c.as_str()).unwrap_or("");
+        let why = e
+            .get("reason_header")
+            .and_then(|c| c.as_str())
+            .unwrap_or("");
         println!(
             "  {when}: {:<15} would choose {chosen:<9} {why}",
             e["_proxy"].as_str().unwrap_or("?")
@@ -252,7 +255,11 @@ fn explain_table(when: &str, e: &serde_json::Value) -> String {
     );
     let num = |v: &serde_json::Value| v.as_f64().map_or("—".to_string(), |x| format!("{x:.3}"));
     for x in e["executors"].as_array().into_iter().flatten() {
-        let chosen = if x["chosen"].as_bool() == Some(true) { " **(chosen)**" } else { "" };
+        let chosen = if x["chosen"].as_bool() == Some(true) {
+            " **(chosen)**"
+        } else {
+            ""
+        };
         s.push_str(&format!(
             "| {}{chosen} | {} | {} | {} | {} | {} | {} | {} |\n",
             x["id"].as_str().unwrap_or("?"),
