@@ -89,6 +89,9 @@ pub struct OverheadReport {
     pub skipped: Vec<(String, String)>,
     /// The machine: cores and kernel.
     pub machine: String,
+    /// mulambda-proxy's resident memory in KiB: idle (after start-up and the first snapshot),
+    /// and its peak (VmHWM) after all runs, from /proc.
+    pub proxy_memory_kib: Option<(u64, u64)>,
 }
 
 // === impl OverheadReport ===
@@ -126,6 +129,13 @@ impl OverheadReport {
                     .map_or("—".into(), |t| format!("{t:.2}")),
             ));
         }
+        if let Some((idle, peak)) = self.proxy_memory_kib {
+            s.push_str(&format!(
+                "\nmulambda-proxy resident memory: {:.1} MiB idle, {:.1} MiB peak (VmHWM) over all runs.\n",
+                idle as f64 / 1024.0,
+                peak as f64 / 1024.0
+            ));
+        }
         for (t, why) in &self.skipped {
             s.push_str(&format!("\n{t}: skipped ({why})"));
         }
@@ -145,10 +155,14 @@ pub async fn overhead(config: OverheadConfig) -> anyhow::Result<OverheadReport> 
         targets.push(("direct".into(), format!("http://{}", sim.addr)));
     }
     let mut _store = None;
+    let mut proxy_pid = None;
+    let mut idle_kib = None;
     if wanted("mulambda") {
         match stack::start_proxy_stack(sim.addr, &config.work_dir).await {
             Ok(s) => {
                 targets.push(("mulambda-proxy".into(), s.url.clone()));
+                proxy_pid = s.pid;
+                idle_kib = s.pid.and_then(|p| proc_status_kib(p, "VmRSS"));
                 _store = Some(s);
             }
             Err(e) => skipped.push(("mulambda-proxy".into(), format!("{e:#}"))),
@@ -248,6 +262,13 @@ pub async fn overhead(config: OverheadConfig) -> anyhow::Result<OverheadReport> 
             },
         });
     }
+    let proxy_memory_kib = match (
+        idle_kib,
+        proxy_pid.and_then(|p| proc_status_kib(p, "VmHWM")),
+    ) {
+        (Some(i), Some(p)) => Some((i, p)),
+        _ => None,
+    };
     for p in keep_alive {
         p.kill().await;
     }
@@ -260,6 +281,7 @@ pub async fn overhead(config: OverheadConfig) -> anyhow::Result<OverheadReport> 
         results,
         skipped,
         machine: machine_description(),
+        proxy_memory_kib,
     })
 }
 
@@ -277,6 +299,13 @@ async fn load(
     c.connections = connections;
     c.timeout = Duration::from_secs(5);
     Ok(run_load(c).await?)
+}
+
+/// A `kB` field of `/proc/<pid>/status` (VmRSS, VmHWM).
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn median(values: impl Iterator<Item = f64>) -> f64 {

@@ -44,6 +44,8 @@ pub async fn start_sim_process(dir: &Path) -> anyhow::Result<SimProcess> {
 pub struct ProxyStack {
     /// The proxy's application URL.
     pub url: String,
+    /// The proxy's process id (for memory readings).
+    pub pid: Option<u32>,
     _proxy: ChildProcess,
     _lease: Lease,
     _record: tokio::sync::watch::Sender<Executor>,
@@ -101,6 +103,7 @@ pub async fn start_proxy_stack(sim: SocketAddr, dir: &Path) -> anyhow::Result<Pr
     .await?;
     Ok(ProxyStack {
         url: format!("http://127.0.0.1:{app}"),
+        pid: proxy.id(),
         _proxy: proxy,
         _lease: lease,
         _record: record,

@@ -53,23 +53,25 @@ pub fn dominant(report: &LoadReport, from_s: f64, to_s: f64) -> (Option<String>,
     }
 }
 
-/// Analyses one proxy's run: `event_s` is the event time on the report's clock (seconds since
-/// the start of the measured part), `end_s` the end of the run.
+/// Analyses one proxy's run. Times are on the timeline's clock (seconds since the start of the
+/// run, warm-up included): the warm-up ends at `warmup_s`, the event is at `event_s`, the run
+/// ends at `end_s`.
 pub fn analyse(
     proxy: &str,
     preference: &str,
     report: &LoadReport,
+    warmup_s: f64,
     event_s: f64,
     end_s: f64,
 ) -> ProxyOutcome {
     let settle = (end_s - event_s) * 2.0 / 3.0;
-    let (before, before_share) = dominant(report, 0.0, event_s);
+    let (before, before_share) = dominant(report, warmup_s, event_s);
     let (after, after_share) = dominant(report, event_s + settle, end_s);
     let switched_after_s = before.as_ref().and_then(|b| {
         report
             .timeline
             .iter()
-            .filter(|bucket| bucket.start_s + 1e-9 >= event_s && !bucket.warmup)
+            .filter(|bucket| bucket.start_s + 1e-9 >= event_s)
             .find(|bucket| {
                 let (d, _) = dominant(report, bucket.start_s, bucket.end_s);
                 d.as_deref() != Some(b.as_str()) && d.is_some()

@@ -57,7 +57,9 @@ pub struct DemoReport {
     pub executors: Vec<stack::ExecutorSpec>,
     /// What happened at the event.
     pub event: String,
-    /// Seconds after the start of the measured part at which the event happened.
+    /// Length of the warm-up, seconds (timelines start with it).
+    pub warmup_s: f64,
+    /// Seconds after the start of the run (warm-up included) at which the event happened.
     pub event_s: f64,
     /// End of the measured part, seconds.
     pub end_s: f64,
@@ -139,17 +141,20 @@ pub async fn run(config: DemoConfig, cancel: CancellationToken) -> anyhow::Resul
     let explain_after = stack.explain_all().await;
     print_choices("after the event", &explain_after);
 
-    let event_s = config.phase.as_secs_f64();
-    let end_s = (config.phase * 2).as_secs_f64();
+    // Timelines count from the start of the run, warm-up included.
+    let warmup_s = config.warmup.as_secs_f64();
+    let event_s = (config.warmup + config.phase).as_secs_f64();
+    let end_s = (config.warmup + config.phase * 2).as_secs_f64();
     let outcomes: Vec<ProxyOutcome> = stack
         .proxies()
         .iter()
         .zip(&loads)
-        .map(|(p, l)| analyse(&p.name, &p.preference, l, event_s, end_s))
+        .map(|(p, l)| analyse(&p.name, &p.preference, l, warmup_s, event_s, end_s))
         .collect();
     let report = DemoReport {
         executors: stack.executors().iter().map(|e| e.spec.clone()).collect(),
         event: event.into(),
+        warmup_s,
         event_s,
         end_s,
         outcomes,
@@ -196,6 +201,7 @@ fn write_report(config: &DemoConfig, report: &DemoReport) -> anyhow::Result<()> 
         &dir.join("demo-latency.svg"),
         &panels,
         &names,
+        report.warmup_s,
         report.event_s,
         &report.event,
     )?;
@@ -208,8 +214,8 @@ fn write_report(config: &DemoConfig, report: &DemoReport) -> anyhow::Result<()> 
         ));
     }
     md.push_str(&format!(
-        "\nEvent at {:.1} s: {}.\n\n| proxy | preference | before (share) | after (share) | switched within | failed requests |\n|---|---|---|---|---|---|\n",
-        report.event_s, report.event
+        "\nEvent at {:.1} s after the start (the first {:.0} s are warm-up): {}.\n\n| proxy | preference | before (share) | after (share) | switched within | failed requests |\n|---|---|---|---|---|---|\n",
+        report.event_s, report.warmup_s, report.event
     ));
     for o in &report.outcomes {
         md.push_str(&format!(

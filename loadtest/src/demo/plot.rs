@@ -21,6 +21,7 @@ pub fn draw(
     path: &Path,
     panels: &[(String, &LoadReport)],
     executors: &[String],
+    warmup_s: f64,
     event_s: f64,
     event_label: &str,
 ) -> anyhow::Result<()> {
@@ -50,7 +51,9 @@ pub fn draw(
             .map_err(err)?;
         chart
             .configure_mesh()
-            .x_desc("seconds since the start of the run (negative: warm-up)")
+            .x_desc(format!(
+                "seconds since the start of the run (the first {warmup_s:.0} s are warm-up)"
+            ))
             .y_desc("median latency, ms")
             .draw()
             .map_err(err)?;
