@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
+use http::uri::{PathAndQuery, Scheme};
+use http::{
+    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header,
+};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use mulambda_catalog::names::headers;
@@ -19,6 +22,7 @@ use tracing::Instrument;
 
 use crate::errors::error_response;
 use crate::forward::{AttemptError, BodyError, ForwardBody, Forwarder, PreparedBody};
+use crate::header_names as names;
 use crate::metrics::{Metrics, Outcome, RetryReason};
 use crate::paths::{ModelPath, PathError, resolve_selector};
 use crate::selection::{SelectionRequest, select_executor};
@@ -63,22 +67,33 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Pr
         "request",
         request_id = request_id.to_str().unwrap_or_default()
     );
-    let mut resp = serve(&state, req, &request_id).instrument(span).await;
-    resp.headers_mut().insert(headers::REQUEST_ID, request_id);
+    // A disabled span (the default `info` filter) is not worth a wrapper around the future.
+    let mut resp = if span.is_disabled() {
+        serve(&state, req, &request_id).await
+    } else {
+        serve(&state, req, &request_id).instrument(span).await
+    };
+    resp.headers_mut().insert(&names::REQUEST_ID, request_id);
     resp
 }
 
 /// The incoming `x-request-id`, or a new random one.
 fn request_id(h: &HeaderMap) -> HeaderValue {
-    if let Some(v) = h.get(headers::REQUEST_ID)
+    if let Some(v) = h.get(&names::REQUEST_ID)
         && !v.is_empty()
         && v.len() <= 128
         && v.to_str().is_ok()
     {
         return v.clone();
     }
-    let id = format!("{:016x}", rand::random::<u64>());
-    HeaderValue::try_from(id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    // 16 lowercase hex digits, written without the formatting machinery.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = rand::random::<u64>();
+    let mut id = [0u8; 16];
+    for (i, d) in id.iter_mut().enumerate() {
+        *d = HEX[((n >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 fn fail(metrics: &Metrics, status: StatusCode, outcome: Outcome, msg: &str) -> Response<ProxyBody> {
@@ -124,7 +139,7 @@ async fn serve(
         Ok(s) => s,
         Err(msg) => return fail(m, StatusCode::BAD_REQUEST, Outcome::BadRequest, &msg),
     };
-    let pinned_header = parts.headers.remove(headers::MODEL);
+    let pinned_header = parts.headers.remove(&names::MODEL);
     let pinned = match pinned_header.as_ref().map(|v| v.to_str()) {
         None => None,
         Some(Ok(s)) if s.trim().is_empty() => None,
@@ -136,7 +151,7 @@ async fn serve(
     };
     let timeout = match state
         .forwarder
-        .timeout_for(parts.headers.get(headers::TIMEOUT_MS))
+        .timeout_for(parts.headers.get(&names::TIMEOUT_MS))
     {
         Ok(t) => t,
         Err(msg) => return fail(m, StatusCode::BAD_REQUEST, Outcome::BadRequest, &msg),
@@ -219,9 +234,7 @@ async fn serve(
     };
 
     crate::forward::strip_hop_by_hop(&mut parts.headers);
-    parts
-        .headers
-        .insert(headers::REQUEST_ID, request_id.clone());
+    parts.headers.insert(&names::REQUEST_ID, request_id.clone());
     let (body, replay) = match prepared {
         PreparedBody::Replayable(b) => {
             if !b.is_empty() || parts.method == Method::POST {
@@ -301,14 +314,36 @@ impl Attempt<'_> {
         let e = self.snap.table.executor(index);
         let info = &self.snap.executors[index];
         let selector = resolve_selector(self.path.selector, self.pinned, e.model_version);
-        let target =
-            self.path
-                .rewrite(&info.authority, e.model_name.as_str(), selector, self.query);
-        let uri = match Uri::try_from(target) {
-            Ok(u) => u,
-            // Endpoints and model names are validated; a bad URI means a bad record.
-            Err(_) => return Err(AttemptError::InvalidTarget),
+        // Endpoints and model names are validated; a bad URI means a bad record.
+        let Some(target) = &info.target else {
+            return Err(AttemptError::InvalidTarget);
         };
+        let own = resolve_selector(None, false, e.model_version);
+        let path = match &info.paths {
+            // The common case, prepared with the snapshot.
+            Some(paths) if selector == own && self.query.is_none() => {
+                paths[self.path.action.index()].clone()
+            }
+            _ => {
+                let path =
+                    self.path
+                        .rewrite_path_and_query(e.model_name.as_str(), selector, self.query);
+                let Ok(path) = PathAndQuery::from_maybe_shared(Bytes::from(path)) else {
+                    return Err(AttemptError::InvalidTarget);
+                };
+                path
+            }
+        };
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(Scheme::HTTP);
+        uri.authority = Some(target.authority.clone());
+        uri.path_and_query = Some(path);
+        let Ok(uri) = Uri::from_parts(uri) else {
+            return Err(AttemptError::InvalidTarget);
+        };
+        let mut headers = headers;
+        // The pooled client would derive the same value from the URI per request.
+        headers.insert(header::HOST, target.host.clone());
         let mut req = Request::new(body);
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = uri;
@@ -347,7 +382,6 @@ fn finish(
 ) -> Response<ProxyBody> {
     let info = &snap.executors[chosen.index];
     let e = snap.table.executor(chosen.index);
-    let model = e.model_name.as_str();
     let (mut resp, outcome) = match result {
         Ok(r) => {
             let outcome = match r.status().as_u16() {
@@ -376,17 +410,18 @@ fn finish(
         }
     };
     info.duration.observe(started.elapsed().as_secs_f64());
-    m.request(outcome, model);
+    info.requests.inc(m, outcome);
     let h = resp.headers_mut();
-    h.insert(headers::MODEL, info.model.clone());
-    h.insert(headers::EXECUTOR, info.id.clone());
+    h.reserve(4); // one growth for the four headers below, not several
+    h.insert(&names::MODEL, info.model.clone());
+    h.insert(&names::EXECUTOR, info.id.clone());
     let mut reason = String::with_capacity(160);
     let _ = chosen.receipt.write_header(&mut reason);
     if retried {
         reason.push_str(";retry=1");
     }
     if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(reason)) {
-        h.insert(headers::REASON, v);
+        h.insert(&names::REASON, v);
     }
     resp
 }
@@ -409,10 +444,15 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// The client's soft criteria with the request's header overrides applied and checked.
 pub fn soft_overrides(base: SoftCriteria, h: &HeaderMap) -> Result<SoftCriteria, String> {
     let mut soft = base;
-    let read = |name: &'static str| -> Result<Option<f64>, String> {
+    // A request without any override (the common case) skips the four lookups.
+    if !h.keys().any(|k| k.as_str().starts_with("x-mulambda-")) {
+        return Ok(soft);
+    }
+    let read = |name: &'static HeaderName| -> Result<Option<f64>, String> {
         match h.get(name) {
             None => Ok(None),
             Some(v) => {
+                let name = name.as_str();
                 let text = v
                     .to_str()
                     .map_err(|_| format!("invalid {name} header: not visible ASCII"))?;
@@ -422,16 +462,16 @@ pub fn soft_overrides(base: SoftCriteria, h: &HeaderMap) -> Result<SoftCriteria,
             }
         }
     };
-    if let Some(v) = read(headers::LATENCY_WEIGHT)? {
+    if let Some(v) = read(&names::LATENCY_WEIGHT)? {
         soft.latency_weight = v;
     }
-    if let Some(v) = read(headers::ACCURACY_WEIGHT)? {
+    if let Some(v) = read(&names::ACCURACY_WEIGHT)? {
         soft.accuracy_weight = v;
     }
-    if let Some(v) = read(headers::MAX_LATENCY_MS)? {
+    if let Some(v) = read(&names::MAX_LATENCY_MS)? {
         soft.max_latency_ms = Some(v);
     }
-    if let Some(v) = read(headers::MIN_ACCURACY)? {
+    if let Some(v) = read(&names::MIN_ACCURACY)? {
         soft.min_accuracy = Some(v);
     }
     soft.validate()

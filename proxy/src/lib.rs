@@ -10,7 +10,8 @@
 //! - [`forward`]: pooled client, timeouts, retry buffer and retry budget.
 //! - [`app`]: the application listener; [`admin`]: `/metrics`, `/live`, `/ready`, `/probe`,
 //!   `/explain`; [`server`]: HTTP/1.1 + HTTP/2 serving with graceful shutdown.
-//! - [`metrics`]: the `mulambda_proxy_*` metrics; [`errors`]: TF Serving's error shape;
+//! - [`header_names`]: parsed `x-mulambda-*` header names; [`metrics`]: the
+//!   `mulambda_proxy_*` metrics; [`errors`]: TF Serving's error shape;
 //!   [`shutdown`]: signals.
 //!
 //! Entry points: [`Config::try_parse_from`], then [`Proxy::start`] … [`Proxy::shutdown`], or
@@ -22,6 +23,7 @@ pub mod app;
 pub mod config;
 pub mod errors;
 pub mod forward;
+pub mod header_names;
 pub mod metrics;
 pub mod paths;
 mod proxy;

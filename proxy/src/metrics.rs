@@ -1,6 +1,15 @@
 //! The proxy's Prometheus metrics (`mulambda_proxy_*`), in a private registry. Label sets are
 //! bounded: `model` is an executor's model name (bounded by the catalog), `outcome`, `reason`
 //! and `trigger` come from the fixed sets below.
+//!
+//! The request path does not look label values up per request (a hash and a lock in
+//! `with_label_values`): the fixed `reason` children are resolved once here, and the
+//! `requests_total` children of a model are resolved on first use and kept in a
+//! [`RequestCounters`] (one per executor in the snapshot, one for "no model"). Children are
+//! created lazily, exactly when the per-request lookup would have created them, so the
+//! exported series are the same.
+
+use std::sync::{Arc, OnceLock};
 
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -33,6 +42,24 @@ pub enum Outcome {
 // === impl Outcome ===
 
 impl Outcome {
+    /// Every outcome, in [`Outcome::index`] order.
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Success,
+        Outcome::ClientError,
+        Outcome::BackendError,
+        Outcome::NoCandidate,
+        Outcome::NoSnapshot,
+        Outcome::Timeout,
+        Outcome::TooLarge,
+        Outcome::NotFound,
+        Outcome::BadRequest,
+    ];
+
+    /// Position in [`Outcome::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -63,6 +90,18 @@ pub enum RetryReason {
 // === impl RetryReason ===
 
 impl RetryReason {
+    /// Every reason, in [`RetryReason::index`] order.
+    pub const ALL: [RetryReason; 3] = [
+        RetryReason::ConnectError,
+        RetryReason::Unavailable,
+        RetryReason::BudgetExhausted,
+    ];
+
+    /// Position in [`RetryReason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -123,6 +162,53 @@ pub struct Metrics {
     pub decode_errors: IntCounter,
     /// `mulambda_proxy_breaker_open_executors`.
     pub breaker_open: IntGauge,
+    /// `selections_total` children of [`SELECTION_REASONS`], resolved once.
+    selection_children: [IntCounter; 6],
+    /// `retries_total` children of [`RetryReason::ALL`], resolved once.
+    retry_children: [IntCounter; 3],
+    /// `requests_total` children with an empty `model` (no executor chosen).
+    no_model: Arc<RequestCounters>,
+}
+
+/// The fixed `reason` values of `mulambda_proxy_selections_total`.
+pub const SELECTION_REASONS: [&str; 6] = [
+    "best",
+    "near_tie",
+    "probation",
+    "pinned",
+    "no_candidate",
+    "no_snapshot",
+];
+
+/// The `mulambda_proxy_requests_total{outcome, model}` children of one model, each resolved on
+/// its first use and then incremented without a label lookup.
+#[derive(Debug, Clone)]
+pub struct RequestCounters {
+    model: Arc<str>,
+    children: [OnceLock<IntCounter>; 9],
+}
+
+// === impl RequestCounters ===
+
+impl RequestCounters {
+    /// The (not yet resolved) counters of `model`.
+    pub fn new(model: &str) -> RequestCounters {
+        RequestCounters {
+            model: Arc::from(model),
+            children: Default::default(),
+        }
+    }
+
+    /// Counts one request of this model with `outcome`.
+    pub fn inc(&self, metrics: &Metrics, outcome: Outcome) {
+        self.children[outcome.index()]
+            .get_or_init(|| {
+                metrics
+                    .requests
+                    .with_label_values(&[outcome.as_str(), &self.model])
+            })
+            .inc();
+    }
 }
 
 // === impl Metrics ===
@@ -200,6 +286,8 @@ impl Metrics {
             "Executors whose breaker is open.",
         )
         .expect("valid metric");
+        let selection_children = SELECTION_REASONS.map(|r| selections.with_label_values(&[r]));
+        let retry_children = RetryReason::ALL.map(|r| retries.with_label_values(&[r.as_str()]));
         let m = Metrics {
             registry,
             requests,
@@ -213,6 +301,9 @@ impl Metrics {
             store_connected,
             decode_errors,
             breaker_open,
+            selection_children,
+            retry_children,
+            no_model: Arc::new(RequestCounters::new("")),
         };
         let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
             Box::new(m.requests.clone()),
@@ -230,35 +321,22 @@ impl Metrics {
         for c in collectors {
             m.registry.register(c).expect("unique metric names");
         }
-        // Pre-create the fixed label values so dashboards see zeros, not gaps.
-        for r in [
-            "best",
-            "near_tie",
-            "probation",
-            "pinned",
-            "no_candidate",
-            "no_snapshot",
-        ] {
-            m.selections.with_label_values(&[r]);
-        }
-        for r in [
-            RetryReason::ConnectError,
-            RetryReason::Unavailable,
-            RetryReason::BudgetExhausted,
-        ] {
-            m.retries.with_label_values(&[r.as_str()]);
-        }
+        // The fixed `reason` children were created above, so dashboards see zeros, not gaps.
         for t in [Trigger::Event, Trigger::Poll, Trigger::Reconnect] {
             m.refreshes.with_label_values(&[t.as_str()]);
         }
         m
     }
 
-    /// Counts one request.
+    /// Counts one request (by label lookup; the request path uses [`RequestCounters`]).
     pub fn request(&self, outcome: Outcome, model: &str) {
-        self.requests
-            .with_label_values(&[outcome.as_str(), model])
-            .inc();
+        if model.is_empty() {
+            self.no_model.inc(self, outcome);
+        } else {
+            self.requests
+                .with_label_values(&[outcome.as_str(), model])
+                .inc();
+        }
     }
 
     /// The duration histogram of one model.
@@ -268,12 +346,15 @@ impl Metrics {
 
     /// Counts one selection outcome.
     pub fn selection(&self, reason: &str) {
-        self.selections.with_label_values(&[reason]).inc();
+        match SELECTION_REASONS.iter().position(|r| *r == reason) {
+            Some(i) => self.selection_children[i].inc(),
+            None => self.selections.with_label_values(&[reason]).inc(),
+        }
     }
 
     /// Counts one retry (or a refused one).
     pub fn retry(&self, reason: RetryReason) {
-        self.retries.with_label_values(&[reason.as_str()]).inc();
+        self.retry_children[reason.index()].inc();
     }
 
     /// Counts one snapshot rebuild.
@@ -299,6 +380,39 @@ impl Default for Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn indices_follow_all() {
+        for (i, o) in Outcome::ALL.iter().enumerate() {
+            assert_eq!(o.index(), i);
+        }
+        for (i, r) in RetryReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+    }
+
+    #[test]
+    fn cached_children_count_like_lookups() {
+        let m = Metrics::new();
+        let c = RequestCounters::new("resnet");
+        c.inc(&m, Outcome::Success);
+        c.inc(&m, Outcome::Success);
+        m.request(Outcome::Success, "resnet");
+        m.request(Outcome::NotFound, "");
+        m.selection("near_tie");
+        m.retry(RetryReason::Unavailable);
+        let text = String::from_utf8(m.render()).unwrap();
+        for line in [
+            "mulambda_proxy_requests_total{model=\"resnet\",outcome=\"success\"} 3",
+            "mulambda_proxy_requests_total{model=\"\",outcome=\"not_found\"} 1",
+            "mulambda_proxy_selections_total{reason=\"near_tie\"} 1",
+            "mulambda_proxy_retries_total{reason=\"unavailable\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
+        // Children not used yet are not exported (as with per-request lookups).
+        assert!(!text.contains("outcome=\"timeout\""), "{text}");
+    }
 
     #[test]
     fn renders_the_contract_names() {

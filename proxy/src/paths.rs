@@ -68,6 +68,20 @@ pub enum PathError {
 // === impl Action ===
 
 impl Action {
+    /// Every action, in [`Action::index`] order.
+    pub const ALL: [Action; 5] = [
+        Action::Status,
+        Action::Metadata,
+        Action::Predict,
+        Action::Classify,
+        Action::Regress,
+    ];
+
+    /// Position in [`Action::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The method the action is served for.
     pub fn method(self) -> Method {
         match self {
@@ -146,17 +160,48 @@ impl<'a> ModelPath<'a> {
         selector: Option<Selector<'_>>,
         query: Option<&str>,
     ) -> String {
-        let mut out = String::with_capacity(
-            7 + 48 + MODELS_PREFIX.len() + 1 + model.len() + 32 + query.map_or(0, |q| q.len() + 1),
-        );
+        let mut out = String::with_capacity(7 + 48 + self.path_capacity(model, query));
         // Writing to a String cannot fail.
-        let _ = write!(out, "http://{authority}{MODELS_PREFIX}/{model}");
+        let _ = write!(out, "http://{authority}");
+        self.write_path_and_query(&mut out, model, selector, query);
+        out
+    }
+
+    /// Builds `/v1/models/{model}[selector]{suffix}[?query]` (the origin form sent to the
+    /// executor) in one allocation, without the formatting machinery on the common path.
+    pub fn rewrite_path_and_query(
+        &self,
+        model: &str,
+        selector: Option<Selector<'_>>,
+        query: Option<&str>,
+    ) -> String {
+        let mut out = String::with_capacity(self.path_capacity(model, query));
+        self.write_path_and_query(&mut out, model, selector, query);
+        out
+    }
+
+    fn path_capacity(&self, model: &str, query: Option<&str>) -> usize {
+        MODELS_PREFIX.len() + 1 + model.len() + 32 + query.map_or(0, |q| q.len() + 1)
+    }
+
+    fn write_path_and_query(
+        &self,
+        out: &mut String,
+        model: &str,
+        selector: Option<Selector<'_>>,
+        query: Option<&str>,
+    ) {
+        out.push_str(MODELS_PREFIX);
+        out.push('/');
+        out.push_str(model);
         match selector {
             Some(Selector::Version(v)) => {
+                // Writing to a String cannot fail.
                 let _ = write!(out, "/versions/{v}");
             }
             Some(Selector::Label(l)) => {
-                let _ = write!(out, "/labels/{l}");
+                out.push_str("/labels/");
+                out.push_str(l);
             }
             None => {}
         }
@@ -165,7 +210,6 @@ impl<'a> ModelPath<'a> {
             out.push('?');
             out.push_str(q);
         }
-        out
     }
 }
 
@@ -286,6 +330,21 @@ mod tests {
             p.rewrite(&"h:1", "m", Some(Selector::Label("x")), None),
             "http://h:1/v1/models/m/labels/x/metadata"
         );
+        assert_eq!(
+            p.rewrite_path_and_query("m", Some(Selector::Version(3)), Some("q=1")),
+            "/v1/models/m/versions/3/metadata?q=1"
+        );
+        assert_eq!(
+            p.rewrite_path_and_query("m", Some(Selector::Label("x")), None),
+            "/v1/models/m/labels/x/metadata"
+        );
+    }
+
+    #[test]
+    fn action_indices_follow_all() {
+        for (i, a) in Action::ALL.iter().enumerate() {
+            assert_eq!(a.index(), i);
+        }
     }
 
     #[test]

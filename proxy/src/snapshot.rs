@@ -20,13 +20,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
+use bytes::Bytes;
 use http::HeaderValue;
+use http::uri::{Authority, PathAndQuery};
 use mulambda_catalog::{CatalogEvent, ChangeKind, ClientView, Executor, Id, Store, StoreError};
 use prometheus::Histogram;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RefreshConfig;
-use crate::metrics::{Metrics, Trigger};
+use crate::metrics::{Metrics, RequestCounters, Trigger};
+use crate::paths::{self, ModelPath, resolve_selector};
 use crate::selection::{ClientPlacement, HealthRegistry, ScoreConfig, Table};
 
 /// One immutable snapshot.
@@ -45,7 +48,7 @@ pub struct Snapshot {
 }
 
 /// What forwarding needs of an executor, prepared once per snapshot so the hot path does not
-/// allocate it per request.
+/// allocate, parse or look it up per request.
 #[derive(Debug, Clone)]
 pub struct ExecutorInfo {
     /// `x-mulambda-model` value: the executor's model name.
@@ -54,8 +57,25 @@ pub struct ExecutorInfo {
     pub id: HeaderValue,
     /// `host:port` of its REST endpoint.
     pub authority: String,
+    /// The parsed endpoint; `None` when `authority` is not a valid URI authority.
+    pub target: Option<Target>,
+    /// The rewritten path of each [`paths::Action`] (in [`paths::Action::ALL`] order) when the executor's own
+    /// version applies and there is no query string, the common case; built once.
+    pub paths: Option<[PathAndQuery; 5]>,
     /// The duration histogram of its model.
     pub duration: Histogram,
+    /// The `requests_total` children of its model.
+    pub requests: RequestCounters,
+}
+
+/// An executor's endpoint, parsed once: the URI authority and the `Host` header value.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// URI authority (`host:port`).
+    pub authority: Authority,
+    /// `Host` header value, as the pooled client would derive it from the URI (the port is
+    /// left out when it is 80).
+    pub host: HeaderValue,
 }
 
 // === impl ExecutorInfo ===
@@ -67,12 +87,54 @@ impl ExecutorInfo {
         let header = |s: &str| {
             HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
         };
+        let authority = e.rest_endpoint.to_string();
         ExecutorInfo {
             model: header(e.model_name.as_str()),
             id: header(e.id.as_str()),
-            authority: e.rest_endpoint.to_string(),
+            target: Target::parse(&authority),
+            paths: own_paths(e),
+            authority,
             duration: metrics.duration_of(e.model_name.as_str()),
+            requests: RequestCounters::new(e.model_name.as_str()),
         }
+    }
+}
+
+/// The paths of every action of `e` with its own version (see [`ExecutorInfo::paths`]).
+fn own_paths(e: &Executor) -> Option<[PathAndQuery; 5]> {
+    let selector = resolve_selector(None, false, e.model_version);
+    let paths = paths::Action::ALL.map(|action| {
+        let path = ModelPath {
+            name: "",
+            selector: None,
+            action,
+        };
+        PathAndQuery::from_maybe_shared(Bytes::from(path.rewrite_path_and_query(
+            e.model_name.as_str(),
+            selector,
+            None,
+        )))
+        .ok()
+    });
+    if paths.iter().any(Option::is_none) {
+        return None;
+    }
+    Some(paths.map(|p| p.unwrap_or_else(|| PathAndQuery::from_static("/"))))
+}
+
+// === impl Target ===
+
+impl Target {
+    /// Parses `host:port`; `None` when it is not a valid URI authority.
+    pub fn parse(authority: &str) -> Option<Target> {
+        let authority =
+            Authority::from_maybe_shared(Bytes::copy_from_slice(authority.as_bytes())).ok()?;
+        let host = match authority.port_u16() {
+            Some(80) | None => HeaderValue::from_str(authority.host()),
+            Some(port) => HeaderValue::from_str(&format!("{}:{port}", authority.host())),
+        }
+        .ok()?;
+        Some(Target { authority, host })
     }
 }
 
@@ -388,6 +450,16 @@ impl Action {
 mod tests {
     use super::*;
     use mulambda_catalog::Change;
+
+    #[test]
+    fn targets_match_the_clients_host_header() {
+        let t = Target::parse("10.0.0.1:8501").unwrap();
+        assert_eq!(t.authority.as_str(), "10.0.0.1:8501");
+        assert_eq!(t.host, "10.0.0.1:8501");
+        let t = Target::parse("exec.ns.svc:80").unwrap();
+        assert_eq!(t.host, "exec.ns.svc");
+        assert!(Target::parse("::1:8501").is_none());
+    }
 
     #[test]
     fn events_map_to_actions() {

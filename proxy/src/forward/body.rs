@@ -72,8 +72,12 @@ impl PreparedBody {
                 }));
             }
         }
-        let mut chunks: Vec<Bytes> = Vec::new();
+        // Most bodies arrive in one frame: the Vec is only allocated for a second one.
+        let mut chunks = Chunks::default();
         let mut total: u64 = 0;
+        if body.is_end_stream() {
+            return Ok(PreparedBody::Replayable(Bytes::new()));
+        }
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(BodyError::Read)?;
             let Ok(data) = frame.into_data() else {
@@ -99,18 +103,38 @@ impl PreparedBody {
     }
 }
 
-fn concat(mut chunks: Vec<Bytes>, total: u64) -> Bytes {
-    match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.pop().unwrap_or_default(),
-        _ => {
-            let mut buf = BytesMut::with_capacity(usize::try_from(total).unwrap_or(0));
-            for c in chunks {
-                buf.extend_from_slice(&c);
-            }
-            buf.freeze()
+/// The chunks of a body read so far: the first inline, more in a Vec.
+#[derive(Default)]
+struct Chunks {
+    first: Option<Bytes>,
+    more: Vec<Bytes>,
+}
+
+// === impl Chunks ===
+
+impl Chunks {
+    fn push(&mut self, data: Bytes) {
+        if self.first.is_none() {
+            self.first = Some(data);
+        } else {
+            self.more.push(data);
         }
     }
+}
+
+fn concat(chunks: Chunks, total: u64) -> Bytes {
+    let Some(first) = chunks.first else {
+        return Bytes::new();
+    };
+    if chunks.more.is_empty() {
+        return first;
+    }
+    let mut buf = BytesMut::with_capacity(usize::try_from(total).unwrap_or(0));
+    buf.extend_from_slice(&first);
+    for c in chunks.more {
+        buf.extend_from_slice(&c);
+    }
+    buf.freeze()
 }
 
 /// Whether an error (or one of its sources) is the body limit tripping mid-stream.

@@ -49,7 +49,7 @@ pub enum AttemptError {
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and `Host`, which must not be forwarded.
-const HOP_BY_HOP: [header::HeaderName; 8] = [
+static HOP_BY_HOP: [header::HeaderName; 8] = [
     header::CONNECTION,
     header::HeaderName::from_static("keep-alive"),
     header::HeaderName::from_static("proxy-connection"),
@@ -60,10 +60,24 @@ const HOP_BY_HOP: [header::HeaderName; 8] = [
     header::HOST,
 ];
 
-/// Removes hop-by-hop headers (and `Host`) in place.
+/// Removes hop-by-hop headers (and `Host`) in place. One pass over the (few) headers finds
+/// which are present; only those are removed (a removal hashes the name).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for h in &HOP_BY_HOP {
-        headers.remove(h);
+    let mut present = [false; 8];
+    let mut any = false;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present[i] = true;
+            any = true;
+        }
+    }
+    if !any {
+        return;
+    }
+    for (h, present) in HOP_BY_HOP.iter().zip(present) {
+        if present {
+            headers.remove(h);
+        }
     }
 }
 
