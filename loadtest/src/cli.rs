@@ -98,7 +98,7 @@ struct OverheadArgs {
     )]
     connections: usize,
     /// Arrival rate of the maximum-throughput runs (0 skips them).
-    #[arg(long, env = "MULAMBDA_BENCH_MAX_RATE", default_value_t = 100000.0)]
+    #[arg(long, env = "MULAMBDA_BENCH_MAX_RATE", default_value_t = 60000.0)]
     max_rate: f64,
     /// Measured duration of each maximum-throughput run.
     #[arg(long, env = "MULAMBDA_BENCH_MAX_DURATION", default_value = "3s", value_parser = parse_duration)]

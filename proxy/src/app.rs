@@ -265,6 +265,7 @@ async fn serve(
 
     let retry_reason = match &result {
         Err(AttemptError::Connect(_)) => Some(RetryReason::ConnectError),
+        Err(AttemptError::Other(_)) => Some(RetryReason::ConnectionLost),
         Ok(r) if r.status() == StatusCode::SERVICE_UNAVAILABLE => Some(RetryReason::Unavailable),
         _ => None,
     };

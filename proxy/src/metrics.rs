@@ -81,6 +81,10 @@ impl Outcome {
 pub enum RetryReason {
     /// The first executor could not be connected to.
     ConnectError,
+    /// The first executor's connection broke before a response arrived (e.g. it crashed with
+    /// the request in flight). Every call the proxy forwards is idempotent — inference is a pure
+    /// function of its input, status and metadata are reads — so it is retried.
+    ConnectionLost,
     /// The first executor answered 503.
     Unavailable,
     /// A retry was wanted but the budget was spent.
@@ -91,8 +95,9 @@ pub enum RetryReason {
 
 impl RetryReason {
     /// Every reason, in [`RetryReason::index`] order.
-    pub const ALL: [RetryReason; 3] = [
+    pub const ALL: [RetryReason; 4] = [
         RetryReason::ConnectError,
+        RetryReason::ConnectionLost,
         RetryReason::Unavailable,
         RetryReason::BudgetExhausted,
     ];
@@ -106,6 +111,7 @@ impl RetryReason {
     pub fn as_str(self) -> &'static str {
         match self {
             RetryReason::ConnectError => "connect_error",
+            RetryReason::ConnectionLost => "connection_lost",
             RetryReason::Unavailable => "unavailable",
             RetryReason::BudgetExhausted => "budget_exhausted",
         }
@@ -165,7 +171,7 @@ pub struct Metrics {
     /// `selections_total` children of [`SELECTION_REASONS`], resolved once.
     selection_children: [IntCounter; 6],
     /// `retries_total` children of [`RetryReason::ALL`], resolved once.
-    retry_children: [IntCounter; 3],
+    retry_children: [IntCounter; 4],
     /// `requests_total` children with an empty `model` (no executor chosen).
     no_model: Arc<RequestCounters>,
 }

@@ -291,8 +291,8 @@ async fn failed_executor_is_retried_on_the_next_best() {
     best.force_status
         .store(0, std::sync::atomic::Ordering::SeqCst);
 
-    // Killed: connect errors, retried.
     best.kill();
+    // Killed: connect errors, retried.
     for _ in 0..3 {
         let r = predict(&proxy, &[]).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -318,5 +318,67 @@ async fn failed_executor_is_retried_on_the_next_best() {
         r.status
     );
     assert!(r.json()["error"].is_string());
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn executor_crash_with_a_request_in_flight_is_retried() {
+    let redis = RedisServer::start();
+    let store = store(&redis.url(), "t4b");
+    let best = FakeTfServing::start("best").await;
+    let second = FakeTfServing::start("second").await;
+    register(
+        &store,
+        &executor("best", "m-best", IMAGE, 0.95, best.endpoint()),
+    )
+    .await;
+    register(
+        &store,
+        &executor("second", "m-second", IMAGE, 0.7, second.endpoint()),
+    )
+    .await;
+    latency(&store, "best", "app-4", 1.0).await;
+    latency(&store, "second", "app-4", 30.0).await;
+    let proxy = start_proxy(config(&redis.url(), "t4b", "app-4", IMAGE, &[])).await;
+    wait_until("best chosen", || async {
+        chosen_id(&explain(&proxy, "").await) == "best"
+    })
+    .await;
+    // Killed with a request in flight: the connection is lost before any answer; the call is
+    // idempotent, so it is retried on the next-best executor and the client sees no error.
+    best.delay_ms
+        .store(3_000, std::sync::atomic::Ordering::SeqCst);
+    let before = best.requests();
+    let in_flight = {
+        let url = format!("http://{}/v1/models/any:predict", proxy.app_addr());
+        tokio::spawn(async move {
+            request(
+                Method::POST,
+                &url,
+                &[],
+                Bytes::from_static(br#"{"instances":[1.0]}"#),
+            )
+            .await
+        })
+    };
+    wait_until("the slow request reached best", || async {
+        best.requests() > before
+    })
+    .await;
+    best.kill();
+    let r = in_flight.await.unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.header("x-mulambda-executor"), "second");
+    assert!(
+        r.header("x-mulambda-reason").ends_with(";retry=1"),
+        "{}",
+        r.header("x-mulambda-reason")
+    );
+
+    let m = metrics(&proxy).await;
+    assert!(
+        m.contains("mulambda_proxy_retries_total{reason=\"connection_lost\"} 1"),
+        "{m}"
+    );
     proxy.shutdown().await;
 }

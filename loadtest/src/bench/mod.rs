@@ -212,11 +212,10 @@ pub async fn overhead(config: OverheadConfig) -> anyhow::Result<OverheadReport> 
     if config.max_rate > 0.0 {
         for (i, (name, url)) in targets.iter().enumerate() {
             tracing::info!(target = %name, "throughput run");
-            let r = load(
+            let r = capacity(
                 url,
                 config.max_rate,
                 config.max_duration,
-                config.warmup,
                 config.connections,
             )
             .await?;
@@ -298,6 +297,24 @@ async fn load(
     c.warmup = warmup;
     c.connections = connections;
     c.timeout = Duration::from_secs(5);
+    Ok(run_load(c).await?)
+}
+
+/// A throughput run: far more requests than the target can serve, no warm-up, and a timeout
+/// long enough that queued requests are served rather than timed out, so the successful
+/// responses per second over the run's elapsed time measure the target's capacity.
+async fn capacity(
+    url: &str,
+    rate: f64,
+    duration: Duration,
+    connections: usize,
+) -> anyhow::Result<LoadReport> {
+    let mut c = LoadConfig::new(url);
+    c.rate = rate;
+    c.duration = Some(duration);
+    c.warmup = Duration::ZERO;
+    c.connections = connections;
+    c.timeout = Duration::from_secs(120);
     Ok(run_load(c).await?)
 }
 
