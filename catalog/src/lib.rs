@@ -13,6 +13,7 @@
 
 mod client;
 mod criteria;
+mod duration;
 mod endpoint;
 mod error;
 mod events;
@@ -29,6 +30,7 @@ mod view;
 
 pub use client::Client;
 pub use criteria::{Criteria, SoftCriteria, parse_number};
+pub use duration::parse_duration;
 pub use endpoint::{Endpoint, EndpointError};
 pub use error::Error;
 pub use events::{CatalogEvent, Change, ChangeKind, EventSubscription};

@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::Parser;
 use http::Uri;
 use mulambda_catalog::names::{env, ports};
+/// Durations in flags and env: one parser shared by every binary.
+pub use mulambda_catalog::parse_duration;
 use mulambda_catalog::schema::DEFAULT_PREFIX;
 use mulambda_catalog::{Endpoint, Id, ModelName, ModelTraits};
 
@@ -548,29 +550,6 @@ fn zero_or_duration(
     text: &str,
 ) -> Result<Duration, ConfigError> {
     parse_duration(text).map_err(|reason| invalid(option, var, text, reason))
-}
-
-/// Parses a duration with a unit: `250ms`, `5s`, `1.5s`, `2m`. At most one day.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        return Err("expected a number with a unit: ms, s or m (e.g. 500ms, 5s)".into());
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| "expected a number with a unit: ms, s or m (e.g. 500ms, 5s)".to_string())?;
-    let secs = value * scale;
-    if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
-        return Err("must be between 0 and 24 hours".into());
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Checks an `http://host:port[/path]` base URL and returns it without a trailing slash.

@@ -421,27 +421,13 @@ fn store_url_source(a: &RunArgs) -> Result<StoreUrlSource, ConfigError> {
     }
 }
 
-/// Parses `250ms`, `5s`, `1.5s`, `2m` (a positive duration with a unit).
+/// Parses a positive duration with a unit (`250ms`, `5s`, `2m`; see
+/// [`mulambda_catalog::parse_duration`]); intervals of zero would spin.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (number, unit) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        return Err("expected a number with a unit: ms, s or m".to_string());
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| "expected a number with a unit: ms, s or m".to_string())?;
-    let seconds = value * unit;
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > 86_400.0 {
-        return Err("must be more than 0 and at most 24h".to_string());
+    match mulambda_catalog::parse_duration(text)? {
+        d if d.is_zero() => Err("must be more than 0 and at most 24h".to_string()),
+        d => Ok(d),
     }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 #[cfg(test)]

@@ -2,32 +2,19 @@
 
 use std::time::Duration;
 
-/// Parses `1.5s`, `500ms`, `250us`, `2m`, `1h` or a bare number of seconds.
+/// Parses `1.5s`, `500ms`, `250us`, `2m`, `1h` ([`mulambda_catalog::parse_duration`]) or a
+/// bare number of seconds.
 ///
 /// # Errors
-/// A message naming the value when it is not a finite, non-negative duration.
+/// A message naming the value when it is not a non-negative duration of at most a day.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let x: f64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 2s, 500ms, 1m)"))?;
-    let scale = match unit.trim() {
-        "" | "s" => 1.0,
-        "ms" => 1e-3,
-        "us" | "µs" => 1e-6,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        other => {
-            return Err(format!(
-                "{s:?}: unknown unit {other:?} (use us, ms, s, m or h)"
-            ));
-        }
+    let t = s.trim();
+    let with_unit = if t.parse::<f64>().is_ok() {
+        format!("{t}s")
+    } else {
+        t.to_string()
     };
-    Duration::try_from_secs_f64(x * scale).map_err(|_| format!("{s:?} is out of range"))
+    mulambda_catalog::parse_duration(&with_unit).map_err(|e| format!("{s:?}: {e}"))
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use mulambda_catalog::names::env;
+/// Durations in flags and env: one parser shared by every binary.
+pub use mulambda_catalog::parse_duration;
 use mulambda_catalog::schema::DEFAULT_PREFIX;
 use mulambda_catalog::{Endpoint, Id, ModelTraits, SoftCriteria};
 
@@ -653,31 +655,6 @@ fn duration(option: &'static str, var: &'static str, text: &str) -> Result<Durat
 
 fn size(option: &'static str, var: &'static str, text: &str) -> Result<u64, ConfigError> {
     parse_size(text).map_err(|r| invalid(option, var, text, r))
-}
-
-/// Parses a duration with a unit: `250ms`, `5s`, `1.5s`, `2m`, `1h`. At most one day.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        return Err("expected a number with a unit: ms, s, m or h (e.g. 250ms, 5s)".into());
-    };
-    let v: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| "not a number before the unit".to_string())?;
-    let secs = v * scale;
-    if !(0.0..=86_400.0).contains(&secs) {
-        return Err("must be between 0 and 1 day".into());
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Parses a size: bytes, or a number with `KiB`, `MiB`, `GiB`, `kB`, `MB`, `GB`. At most 4 GiB.
