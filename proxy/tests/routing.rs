@@ -4,6 +4,7 @@ mod support;
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
+use mulambda_proxy::Proxy;
 use mulambda_testkit::RedisServer;
 use support::*;
 
@@ -253,27 +254,7 @@ async fn store_outage_is_fail_static_and_recovers() {
 /// next-best executor, and the receipt says it was retried.
 #[tokio::test]
 async fn failed_executor_is_retried_on_the_next_best() {
-    let redis = RedisServer::start();
-    let store = store(&redis.url(), "t4");
-    let best = FakeTfServing::start("best").await;
-    let second = FakeTfServing::start("second").await;
-    register(
-        &store,
-        &executor("best", "m-best", IMAGE, 0.95, best.endpoint()),
-    )
-    .await;
-    register(
-        &store,
-        &executor("second", "m-second", IMAGE, 0.7, second.endpoint()),
-    )
-    .await;
-    latency(&store, "best", "app-4", 1.0).await;
-    latency(&store, "second", "app-4", 30.0).await;
-    let proxy = start_proxy(config(&redis.url(), "t4", "app-4", IMAGE, &[])).await;
-    wait_until("best chosen", || async {
-        chosen_id(&explain(&proxy, "").await) == "best"
-    })
-    .await;
+    let (_redis, best, second, proxy) = best_and_second("t4").await;
     let r = predict(&proxy, &[]).await;
     assert_eq!(r.header("x-mulambda-executor"), "best");
 
@@ -323,27 +304,7 @@ async fn failed_executor_is_retried_on_the_next_best() {
 
 #[tokio::test]
 async fn executor_crash_with_a_request_in_flight_is_retried() {
-    let redis = RedisServer::start();
-    let store = store(&redis.url(), "t4b");
-    let best = FakeTfServing::start("best").await;
-    let second = FakeTfServing::start("second").await;
-    register(
-        &store,
-        &executor("best", "m-best", IMAGE, 0.95, best.endpoint()),
-    )
-    .await;
-    register(
-        &store,
-        &executor("second", "m-second", IMAGE, 0.7, second.endpoint()),
-    )
-    .await;
-    latency(&store, "best", "app-4", 1.0).await;
-    latency(&store, "second", "app-4", 30.0).await;
-    let proxy = start_proxy(config(&redis.url(), "t4b", "app-4", IMAGE, &[])).await;
-    wait_until("best chosen", || async {
-        chosen_id(&explain(&proxy, "").await) == "best"
-    })
-    .await;
+    let (_redis, best, _second, proxy) = best_and_second("t4b").await;
     // Killed with a request in flight: the connection is lost before any answer; the call is
     // idempotent, so it is retried on the next-best executor and the client sees no error.
     best.delay_ms
@@ -381,4 +342,31 @@ async fn executor_crash_with_a_request_in_flight_is_retried() {
         "{m}"
     );
     proxy.shutdown().await;
+}
+
+/// A proxy choosing between `best` (accurate, 1 ms away) and `second` (30 ms away), with `best`
+/// already chosen. The store server is returned so it lives as long as the test.
+async fn best_and_second(prefix: &str) -> (RedisServer, FakeTfServing, FakeTfServing, Proxy) {
+    let redis = RedisServer::start();
+    let store = store(&redis.url(), prefix);
+    let best = FakeTfServing::start("best").await;
+    let second = FakeTfServing::start("second").await;
+    register(
+        &store,
+        &executor("best", "m-best", IMAGE, 0.95, best.endpoint()),
+    )
+    .await;
+    register(
+        &store,
+        &executor("second", "m-second", IMAGE, 0.7, second.endpoint()),
+    )
+    .await;
+    latency(&store, "best", "app-4", 1.0).await;
+    latency(&store, "second", "app-4", 30.0).await;
+    let proxy = start_proxy(config(&redis.url(), prefix, "app-4", IMAGE, &[])).await;
+    wait_until("best chosen", || async {
+        chosen_id(&explain(&proxy, "").await) == "best"
+    })
+    .await;
+    (redis, best, second, proxy)
 }
