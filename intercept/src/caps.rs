@@ -10,6 +10,11 @@ use std::io;
 /// Bit of `CAP_NET_ADMIN` (linux/capability.h): the only capability nftables needs.
 pub const CAP_NET_ADMIN: u32 = 12;
 
+/// The capabilities the init container needs, as a pod's `securityContext.capabilities.add`
+/// names them: NET_ADMIN only (nft speaks netlink; NET_RAW, which iptables-based init
+/// containers add, is not needed — tested).
+pub const REQUIRED_CAPABILITIES: &[&str] = &["NET_ADMIN"];
+
 /// A capability set as the kernel prints it in `/proc/<pid>/status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capabilities(u64);
