@@ -6,6 +6,12 @@ set -euo pipefail
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# The interception tests (intercept/tests/netns.rs) run only as root, and then need these.
+if [ "$(id -u)" = 0 ]; then
+    for tool_pkg in curl:curl nft:nftables ip:iproute2 python3:python3; do
+        command -v "${tool_pkg%%:*}" >/dev/null 2>&1 || need_apt+=("${tool_pkg#*:}")
+    done
+fi
 
 if ((${#need_apt[@]})); then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
