@@ -92,7 +92,7 @@ impl ApiError {
             501 => Code::Unimplemented,
             503 => Code::Unavailable,
             504 => Code::DeadlineExceeded,
-            400..=499 => Code::FailedPrecondition,
+            other if (400..500).contains(&other) => Code::FailedPrecondition,
             _ => Code::Internal,
         }
     }

@@ -88,28 +88,61 @@ impl GrpcServices {
         req: Request<Incoming>,
     ) -> Result<Response<tonic::body::Body>, DropConnection> {
         self.state.count_request();
-        let path = req.uri().path();
+        let path = req.uri().path().to_owned();
         let service_of = |name: &str| {
             path.strip_prefix('/')
                 .and_then(|p| p.strip_prefix(name))
                 .is_some_and(|p| p.starts_with('/'))
         };
-        let response = if service_of(method::PREDICTION_SERVICE) {
-            self.prediction.oneshot(req).await
-        } else if service_of(method::MODEL_SERVICE) {
-            self.model.oneshot(req).await
-        } else {
-            Ok(Status::unimplemented(format!("unknown service or method {path}")).into_http())
+        let deadline = req
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| parse_grpc_timeout(v.as_bytes()));
+        let call = async {
+            let response = if service_of(method::PREDICTION_SERVICE) {
+                self.prediction.oneshot(req).await
+            } else if service_of(method::MODEL_SERVICE) {
+                self.model.oneshot(req).await
+            } else {
+                Ok(Status::unimplemented(format!("unknown service or method {path}")).into_http())
+            };
+            match response {
+                Ok(r) => r,
+                Err(never) => match never {},
+            }
         };
-        let response = match response {
-            Ok(r) => r,
-            Err(never) => match never {},
+        // The server side of a gRPC deadline: past `grpc-timeout`, DEADLINE_EXCEEDED.
+        let response = match deadline {
+            Some(d) => tokio::time::timeout(d, call)
+                .await
+                .unwrap_or_else(|_| Status::deadline_exceeded("Deadline Exceeded").into_http()),
+            None => call.await,
         };
         if response.headers().contains_key(DROP_MARKER) {
             return Err(DropConnection);
         }
         Ok(response)
     }
+}
+
+/// Parses a `grpc-timeout` header value: up to 8 digits and a unit (`H`, `M`, `S`, `m`, `u`,
+/// `n`). `None` for anything else (the header is then ignored).
+fn parse_grpc_timeout(value: &[u8]) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let (&unit, digits) = value.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(match unit {
+        b'H' => Duration::from_secs(n * 3600),
+        b'M' => Duration::from_secs(n * 60),
+        b'S' => Duration::from_secs(n),
+        b'm' => Duration::from_millis(n),
+        b'u' => Duration::from_micros(n),
+        b'n' => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 /// The service implementations.
@@ -648,5 +681,65 @@ fn signature_def(s: &half_plus_two::Signature) -> tf::SignatureDef {
         outputs: map(s.outputs),
         method_name: s.method.to_owned(),
         defaults: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn grpc_timeouts_parse_every_unit_and_refuse_garbage() {
+        assert_eq!(
+            parse_grpc_timeout(b"200m"),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(parse_grpc_timeout(b"1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout(b"5n"), Some(Duration::from_nanos(5)));
+        assert_eq!(parse_grpc_timeout(b"123456789S"), None);
+        assert_eq!(parse_grpc_timeout(b"m"), None);
+        assert_eq!(parse_grpc_timeout(b"1x"), None);
+        assert_eq!(parse_grpc_timeout(b""), None);
+    }
+
+    fn tensor(dims: &[i64], float_val: Vec<f32>) -> TensorProto {
+        TensorProto {
+            dtype: DataType::DtFloat as i32,
+            tensor_shape: Some(TensorShapeProto {
+                dim: dims
+                    .iter()
+                    .map(|&size| tf::tensor_shape_proto::Dim {
+                        size,
+                        name: String::new(),
+                    })
+                    .collect(),
+                unknown_rank: false,
+            }),
+            float_val,
+            ..TensorProto::default()
+        }
+    }
+
+    #[test]
+    fn float_tensors_read_like_tensorflow() {
+        assert_eq!(
+            float_tensor(&tensor(&[3], vec![1.0])).unwrap().1,
+            [1.0, 1.0, 1.0]
+        );
+        assert_eq!(float_tensor(&tensor(&[2], vec![])).unwrap().1, [0.0, 0.0]);
+        assert_eq!(float_tensor(&tensor(&[], vec![4.0])).unwrap().1, [4.0]);
+        assert!(float_tensor(&tensor(&[1], vec![1.0, 2.0])).is_err());
+        assert!(float_tensor(&tensor(&[-1], vec![1.0])).is_err());
+        assert!(float_tensor(&tensor(&[1 << 40, 1 << 40], vec![1.0])).is_err());
+        let mut content = tensor(&[2], vec![]);
+        content.tensor_content = [1.5f32, 2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+        assert_eq!(float_tensor(&content).unwrap().1, [1.5, 2.0]);
+        content.tensor_content.pop();
+        assert!(float_tensor(&content).is_err());
+        let mut double = tensor(&[1], vec![]);
+        double.dtype = DataType::DtDouble as i32;
+        let e = float_tensor(&double).unwrap_err();
+        assert!(e.message.contains("float but double is provided"), "{e}");
     }
 }
