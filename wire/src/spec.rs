@@ -69,7 +69,8 @@ pub struct SpecEdit<'e> {
 
 /// Reads the model spec of an encoded request.
 ///
-/// A request without `model_spec` reads as the default spec (empty name, latest version).
+/// A request without `model_spec` (and a MultiInference request without tasks) reads as the
+/// default spec: empty name, latest version.
 ///
 /// # Errors
 /// Malformed framing at the top level, a malformed `model_spec`, or (MultiInference) tasks
