@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what mulambda's tests and demo need when it is missing: a Redis-API server
-# (Debian's redis-server). Safe to run repeatedly. Tests start their own servers on free
+# (Debian's redis-server) and protoc with Google's well-known .proto files (protobuf-compiler,
+# libprotobuf-dev) for wire/'s build script. Safe to run repeatedly. Tests start their own servers on free
 # loopback ports; nothing is started here.
 set -euo pipefail
 
@@ -12,6 +13,8 @@ if [ "$(id -u)" = 0 ]; then
         command -v "${tool_pkg%%:*}" >/dev/null 2>&1 || need_apt+=("${tool_pkg#*:}")
     done
 fi
+command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/wrappers.proto ] || need_apt+=(libprotobuf-dev)
 
 if ((${#need_apt[@]})); then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -26,7 +26,8 @@ enum Command {
     /// Serve simulated TF Serving executors (half_plus_two) on loopback ports until Ctrl-C.
     ///
     /// Prints one JSON line per executor on stdout once it listens:
-    /// {"event":"listening","name":…,"model":…,"addr":"127.0.0.1:PORT","url":"http://…"}.
+    /// {"event":"listening","name":…,"model":…,"addr":"127.0.0.1:PORT","url":"http://…"}
+    /// (plus "grpc_addr" when the executor serves TF Serving's gRPC API).
     Sim(SimArgs),
     /// Drive an open-loop load at a fixed rate and report latency, errors and executors.
     Run(Box<RunArgs>),
@@ -117,7 +118,8 @@ struct OverheadArgs {
 #[derive(Debug, Args)]
 struct SimArgs {
     /// An executor, as comma-separated key=value pairs (repeat for several). Keys: name, model,
-    /// addr (ip:port), port, versions (1+2), labels (stable:1+canary:2), available, base-ms,
+    /// addr (ip:port), port, grpc-addr (ip:port), grpc-port (either turns TF Serving's gRPC API
+    /// on), versions (1+2), labels (stable:1+canary:2), available, base-ms,
     /// per-element-us, jitter-ms, concurrency-slowdown, error-rate, error-status, stall-rate,
     /// drop-rate, slow-factor, extra-ms. Example:
     /// name=fast,model=half_plus_two,port=0,base-ms=1,jitter-ms=0.5
@@ -132,6 +134,10 @@ struct SimArgs {
     /// --executor.
     #[arg(long, env = "MULAMBDA_SIM_CONFIG")]
     config: Option<PathBuf>,
+    /// Serve TF Serving's gRPC API on this address (ip:port; port 0 picks one) for the single
+    /// configured executor. With several executors, give each a grpc-port in its spec.
+    #[arg(long, env = "MULAMBDA_SIM_GRPC_LISTEN")]
+    grpc_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +248,16 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
     }
     if configs.is_empty() {
         configs.push(SimConfig::default());
+    }
+    if let Some(addr) = args.grpc_listen {
+        match configs.as_mut_slice() {
+            [only] => only.grpc_addr = Some(addr),
+            _ => bail!(
+                "--grpc-listen (MULAMBDA_SIM_GRPC_LISTEN) = {addr} needs exactly one executor, got {}; \
+                 give each executor a grpc-port in its --executor spec instead",
+                configs.len()
+            ),
+        }
     }
     for c in &configs {
         c.validate()

@@ -210,6 +210,9 @@ pub struct SimConfig {
     pub model: String,
     /// Address to bind; port 0 picks a free one.
     pub addr: SocketAddr,
+    /// Address of the optional TF Serving gRPC listener (port 0 picks a free one); `None`:
+    /// REST only.
+    pub grpc_addr: Option<SocketAddr>,
     /// Model versions, all loaded; the highest is the latest.
     pub versions: Vec<i64>,
     /// Version labels (label → version).
@@ -228,6 +231,7 @@ impl Default for SimConfig {
             name: "sim".into(),
             model: "half_plus_two".into(),
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            grpc_addr: None,
             versions: vec![1],
             labels: BTreeMap::from([("stable".to_owned(), 1)]),
             available: true,
@@ -286,7 +290,8 @@ impl SimConfig {
     /// Parses a spec such as
     /// `name=fast,model=half_plus_two,port=0,base-ms=1,jitter-ms=0.5,versions=1+2,labels=stable:1+canary:2`.
     ///
-    /// Keys: `name`, `model`, `addr` (`ip:port`), `port`, `versions` (`+`-separated),
+    /// Keys: `name`, `model`, `addr` (`ip:port`), `port`, `grpc-addr` (`ip:port`), `grpc-port`
+    /// (on the REST address's IP; either one turns the gRPC listener on), `versions` (`+`-separated),
     /// `labels` (`label:version`, `+`-separated), `available`, `base-ms`, `per-element-us`,
     /// `jitter-ms`, `concurrency-slowdown`, `error-rate`, `error-status`, `stall-rate`,
     /// `drop-rate`, `slow-factor`, `extra-ms`. Unset keys keep their defaults.
@@ -296,6 +301,7 @@ impl SimConfig {
     pub fn parse_spec(spec: &str) -> Result<Self, ConfigError> {
         let mut config = Self::default();
         let mut labels_given = false;
+        let mut grpc_port = None;
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part
                 .split_once('=')
@@ -310,6 +316,12 @@ impl SimConfig {
                         .map_err(|_| ConfigError(format!("addr = {value:?} is not ip:port")))?;
                 }
                 "port" => config.addr.set_port(parse(key, value)?),
+                "grpc-addr" => {
+                    config.grpc_addr = Some(value.parse().map_err(|_| {
+                        ConfigError(format!("grpc-addr = {value:?} is not ip:port"))
+                    })?);
+                }
+                "grpc-port" => grpc_port = Some(parse::<u16>(key, value)?),
                 "versions" => {
                     config.versions = value
                         .split('+')
@@ -346,6 +358,14 @@ impl SimConfig {
                     )));
                 }
             }
+        }
+        if let Some(port) = grpc_port {
+            if config.grpc_addr.is_some() {
+                return Err(ConfigError(
+                    "grpc-addr and grpc-port are both given; use one".into(),
+                ));
+            }
+            config.grpc_addr = Some(SocketAddr::new(config.addr.ip(), port));
         }
         if !labels_given {
             // Default label follows the versions: `stable` → the lowest version.
@@ -397,6 +417,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.name, "fast");
+        assert_eq!(c.grpc_addr, None);
+        let g = SimConfig::parse_spec("addr=127.0.0.2:0,grpc-port=0").unwrap();
+        assert_eq!(g.grpc_addr, Some("127.0.0.2:0".parse().unwrap()));
+        let g = SimConfig::parse_spec("grpc-addr=127.0.0.1:8500").unwrap();
+        assert_eq!(g.grpc_addr.unwrap().port(), 8500);
         assert_eq!(c.model, "m");
         assert_eq!(c.versions, vec![1, 2]);
         assert_eq!(c.labels["canary"], 2);
@@ -422,6 +447,8 @@ mod tests {
         assert!(e("base-ms=-1").contains("base-ms"));
         assert!(e("model=a/b").contains("model"));
         assert!(e("name").contains("key=value"));
+        assert!(e("grpc-addr=x").contains("grpc-addr"));
+        assert!(e("grpc-port=1,grpc-addr=127.0.0.1:2").contains("both"));
     }
 
     #[test]

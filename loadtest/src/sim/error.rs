@@ -14,6 +14,9 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Message placed under `"error"`.
     pub message: String,
+    /// The gRPC code, when it is not the one the HTTP status implies (see
+    /// [`grpc_code`](Self::grpc_code)).
+    pub code: Option<tonic::Code>,
 }
 
 // === impl ApiError ===
@@ -34,11 +37,25 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
 
+    /// FAILED_PRECONDITION → 400 (gRPC keeps the code).
+    pub fn failed_precondition(message: impl Into<String>) -> Self {
+        Self {
+            code: Some(tonic::Code::FailedPrecondition),
+            ..Self::invalid_argument(message)
+        }
+    }
+
+    /// UNIMPLEMENTED → 501.
+    pub fn unimplemented(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_IMPLEMENTED, message)
+    }
+
     /// Any status with a message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
+            code: None,
         }
     }
 
@@ -53,6 +70,36 @@ impl ApiError {
     /// The HTTP response.
     pub fn into_response(self) -> Response<Full<Bytes>> {
         json_response(self.status, self.body())
+    }
+
+    /// The gRPC status code TF Serving's gRPC API gives for the same error: the inverse of TF
+    /// Serving's code → HTTP mapping (`ToHTTPStatusCode`) for the statuses the simulator
+    /// answers; an injected fault's HTTP status maps the same way (503 → UNAVAILABLE,
+    /// 500 → INTERNAL, 429 → RESOURCE_EXHAUSTED, …).
+    pub fn grpc_code(&self) -> tonic::Code {
+        use tonic::Code;
+        if let Some(code) = self.code {
+            return code;
+        }
+        match self.status.as_u16() {
+            400 => Code::InvalidArgument,
+            401 => Code::Unauthenticated,
+            403 => Code::PermissionDenied,
+            404 => Code::NotFound,
+            409 => Code::Aborted,
+            413 | 429 => Code::ResourceExhausted,
+            499 => Code::Cancelled,
+            501 => Code::Unimplemented,
+            503 => Code::Unavailable,
+            504 => Code::DeadlineExceeded,
+            other if (400..500).contains(&other) => Code::FailedPrecondition,
+            _ => Code::Internal,
+        }
+    }
+
+    /// The gRPC status with the same message.
+    pub fn into_status(self) -> tonic::Status {
+        tonic::Status::new(self.grpc_code(), self.message)
     }
 }
 
@@ -84,6 +131,19 @@ mod tests {
         let e = ApiError::not_found("Could not find \"x\"\n");
         let v: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
         assert_eq!(v["error"], "Could not find \"x\"\n");
+        assert_eq!(e.grpc_code(), tonic::Code::NotFound);
         assert_eq!(e.into_response().status(), 404);
+        assert_eq!(
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "x").grpc_code(),
+            tonic::Code::Internal
+        );
+        assert_eq!(
+            ApiError::unavailable("x").grpc_code(),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            ApiError::invalid_argument("x").grpc_code(),
+            tonic::Code::InvalidArgument
+        );
     }
 }

@@ -24,6 +24,9 @@ pub struct ListeningLine {
     pub addr: String,
     /// `http://{addr}`.
     pub url: String,
+    /// The gRPC listener's address, when the executor serves gRPC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_addr: Option<String>,
 }
 
 // === impl SimFleet ===
@@ -67,6 +70,7 @@ impl SimFleet {
                 model: s.config().model.clone(),
                 addr: s.local_addr().to_string(),
                 url: s.url(),
+                grpc_addr: s.grpc_addr().map(|a| a.to_string()),
             })
             .collect()
     }

@@ -27,15 +27,26 @@ const TOKENS: [(&str, &str); 5] = [
     ("NaN", "\"\\u0000NaN\""),
 ];
 
-/// Parses a request body as JSON, accepting TF Serving's non-finite number tokens.
+/// Parses a request body as JSON, accepting TF Serving's non-finite number tokens. Like TF
+/// Serving (rapidjson with `kParseStopWhenDoneFlag`), parsing stops after the first complete
+/// value: whatever follows it is ignored.
 ///
 /// # Errors
-/// The serde_json error for invalid JSON (after the rewrite, so offsets may shift by a few bytes
-/// when non-finite tokens precede the error).
-pub fn parse_lenient(body: &[u8]) -> Result<Value, serde_json::Error> {
-    match rewrite_non_finite(body) {
-        Some(rewritten) => serde_json::from_slice(&rewritten),
-        None => serde_json::from_slice(body),
+/// `None` for an empty (or all-whitespace) body — TF's "The document is empty" —, otherwise the
+/// serde_json error (offsets may shift by a few bytes when non-finite tokens precede it).
+pub fn parse_lenient(body: &[u8]) -> Result<Value, Option<serde_json::Error>> {
+    let first = |bytes: &[u8]| {
+        serde_json::Deserializer::from_slice(bytes)
+            .into_iter::<Value>()
+            .next()
+    };
+    let parsed = match rewrite_non_finite(body) {
+        Some(rewritten) => first(&rewritten),
+        None => first(body),
+    };
+    match parsed {
+        None => Err(None),
+        Some(result) => result.map_err(Some),
     }
 }
 
@@ -66,6 +77,17 @@ pub fn write_number(out: &mut String, x: f64) {
         // Debug formatting is the shortest round-trip form, keeps a decimal point for whole
         // numbers (`3.0`: floats stay floats) and uses exponents for extreme magnitudes.
         let _ = write!(out, "{x:?}");
+    }
+}
+
+/// Appends a DT_FLOAT value: the shortest decimal that reads back as the same `f32` (so
+/// `2.55f32` is `2.55`, not its `f64` expansion), non-finite values as bare tokens.
+pub fn write_f32(out: &mut String, x: f32) {
+    use std::fmt::Write as _;
+    if x.is_finite() {
+        let _ = write!(out, "{x:?}");
+    } else {
+        write_number(out, f64::from(x));
     }
 }
 
@@ -232,6 +254,17 @@ mod tests {
             s.push(' ');
         }
         assert_eq!(s, "2.5 3.0 NaN Infinity -Infinity 1e300 -0.125 ");
+    }
+
+    #[test]
+    fn trailing_bytes_are_ignored_and_empty_is_its_own_error() {
+        assert_eq!(parse_lenient(br#"{"a": 1}X garbage"#).unwrap()["a"], 1);
+        assert_eq!(
+            parse_lenient(b"[NaN] ]").unwrap().as_array().unwrap().len(),
+            1
+        );
+        assert!(parse_lenient(b"  \n").unwrap_err().is_none());
+        assert!(parse_lenient(b"{x").unwrap_err().is_some());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! A TensorFlow Serving REST simulator: executors that answer like TF Serving for the
-//! `half_plus_two` test model, with configurable service time and injectable faults.
+//! A TensorFlow Serving simulator: executors that answer like TF Serving for the
+//! `half_plus_two` test model, over REST and (optionally) TF Serving's gRPC API, with
+//! configurable service time and injectable faults shared by both.
 //!
 //! One process can run several executors, each on its own port ([`SimServer::start`] per
 //! executor, or [`SimFleet::start`] for many). Tests and the demo control them in-process
@@ -10,6 +11,9 @@
 mod config;
 mod error;
 mod fleet;
+mod grpc;
+pub mod half_plus_two;
+mod infer;
 pub mod json;
 pub mod model;
 pub mod route;

@@ -1,13 +1,20 @@
-//! Request routing like TF Serving's REST handler: the same path grammar (case-insensitive
-//! `/v1/models` prefix, `/versions/{digits}` or `/labels/{label}`, `:predict|:classify|:regress`
-//! for POST, optional `/metadata` for GET) and the same fallbacks: any other method or path under
-//! `/v1/` is `400 Malformed request: METHOD PATH`, anything outside `/v1/` is 404.
+//! Request routing like TF Serving's REST handler (`http_rest_api_util.cc`): the same path
+//! grammar (case-insensitive `/v1/models` prefix, model names `[^/:]+`, `/versions/{digits}` or
+//! `/labels/{label}`, `:predict|:classify|:regress` for POST, optional `/metadata` for GET) and
+//! the same fallbacks: any other method or path under `/v1/` is `400 Malformed request: METHOD
+//! PATH`, anything outside `/v1/` is 404.
+//!
+//! As in TF Serving, the grammar is matched against the request target **with its query
+//! string** (TF Serving's `uri_path()` is path and query), so a query after the verb makes a
+//! POST malformed and a query after a model name becomes part of the name. Model names and
+//! labels are then percent-decoded (curl's unescape: `%XX` decoded, `+` kept).
 //! Paths under `/-/sim/` are the simulator's control endpoint.
 
 use http::Method;
+use percent_encoding::percent_decode_str;
 
 use super::error::ApiError;
-use super::model::ExampleMethod;
+use super::half_plus_two::ExampleMethod;
 
 /// Which version of a model a request addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,22 +64,28 @@ pub enum Route {
     },
     /// `/-/sim/{rest}`: the control endpoint.
     Control(String),
+    /// `OPTIONS` under `/v1/`: a CORS preflight.
+    Preflight,
 }
 
 /// Prefix of the simulator's control endpoint.
 pub const CONTROL_PREFIX: &str = "/-/sim/";
 
-/// Routes a request.
+/// Routes a request; `path` is the request target's path **and query**.
 ///
 /// # Errors
 /// 404 outside `/v1/`; 400 `Malformed request` for anything under `/v1/` that does not match;
 /// 400 for a version that is not a 64-bit integer or a missing model name.
 pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
     if let Some(rest) = path.strip_prefix(CONTROL_PREFIX) {
+        let rest = rest.split_once('?').map_or(rest, |(p, _)| p);
         return Ok(Route::Control(rest.to_owned()));
     }
     if !starts_with_ignore_case(path, "/v1/") {
         return Err(ApiError::not_found(format!("Not found: {path}")));
+    }
+    if *method == Method::OPTIONS {
+        return Ok(Route::Preflight);
     }
     let malformed = || ApiError::invalid_argument(format!("Malformed request: {method} {path}"));
     let rest = &path["/v1/".len()..];
@@ -101,7 +114,7 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         });
     }
     if *method == Method::GET {
-        if rest.is_empty() || rest == "/" {
+        if rest.is_empty() {
             return Err(ApiError::invalid_argument("Missing model name in request."));
         }
         let spec = rest.strip_prefix('/').ok_or_else(malformed)?;
@@ -128,7 +141,7 @@ fn model_and_version(spec: &str) -> Option<(String, Result<VersionSelector, ApiE
     if model.is_empty() {
         return None;
     }
-    let model = model.to_owned();
+    let model = decode(model);
     let segment = |rest: &str, word: &str| -> Option<(usize, usize)> {
         let after = rest.strip_prefix('/')?;
         if !starts_with_ignore_case(after, word) || after.as_bytes().get(word.len()) != Some(&b'/')
@@ -157,10 +170,16 @@ fn model_and_version(spec: &str) -> Option<(String, Result<VersionSelector, ApiE
         return Some((model, version, &rest[end..]));
     }
     if let Some((start, end)) = segment(rest, "labels") {
-        let label = rest[start..end].to_owned();
+        let label = decode(&rest[start..end]);
         return Some((model, Ok(VersionSelector::Label(label)), &rest[end..]));
     }
     Some((model, Ok(VersionSelector::Latest), rest))
+}
+
+/// Percent-decodes a model name or label like curl's unescape (TF Serving's `DecodeArg`):
+/// `%XX` sequences are decoded, anything else is kept; bytes that are not UTF-8 are replaced.
+fn decode(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
@@ -244,6 +263,40 @@ mod tests {
     }
 
     #[test]
+    fn names_are_percent_decoded_and_take_any_character() {
+        assert_eq!(
+            ok(
+                Method::POST,
+                "/v1/models/my%20model%2Fv%3A2/labels/can%61ry:predict"
+            ),
+            Route::Inference {
+                model: "my model/v:2".into(),
+                version: VersionSelector::Label("canary".into()),
+                method: Inference::Predict
+            }
+        );
+        assert_eq!(
+            ok(Method::GET, "/V1/MODELS/h\u{e9}+x%zz?a=b"),
+            Route::Status {
+                model: "h\u{e9}+x%zz?a=b".into(),
+                version: VersionSelector::Latest
+            }
+        );
+        let long = "m".repeat(5000);
+        assert_eq!(
+            ok(Method::GET, &format!("/v1/models/{long}/metadata")),
+            Route::Metadata {
+                model: long,
+                version: VersionSelector::Latest
+            }
+        );
+        assert_eq!(
+            ok(Method::OPTIONS, "/v1/models/m:predict"),
+            Route::Preflight
+        );
+    }
+
+    #[test]
     fn malformed_and_unknown_paths() {
         assert_eq!(status(Method::GET, "/v1/models/m:predict"), 400);
         assert_eq!(status(Method::PUT, "/v1/models/m:predict"), 400);
@@ -255,6 +308,20 @@ mod tests {
         assert_eq!(status(Method::GET, "/v1/models/m/versions/1/labels/a"), 400);
         assert_eq!(status(Method::GET, "/v1/models/m/other"), 400);
         assert_eq!(status(Method::GET, "/v1/models"), 400);
+        assert_eq!(status(Method::GET, "/v1/models/"), 400);
+        // TF Serving's tests: singular "version", "label", a non-numeric version.
+        assert_eq!(
+            status(Method::GET, "/v1/models/foo/version/50:predict"),
+            400
+        );
+        assert_eq!(status(Method::POST, "/v1/models/foo/label/l:regress"), 400);
+        assert_eq!(
+            status(Method::POST, "/v1/models/foo/versions/HELLO:regress"),
+            400
+        );
+        assert_eq!(status(Method::POST, "/v1/models/foo/metadata"), 400);
+        // The query is part of the matched path: a POST with one is malformed.
+        assert_eq!(status(Method::POST, "/v1/models/m:predict?debug=1"), 400);
         assert_eq!(status(Method::GET, "/v1/other"), 400);
         assert_eq!(
             status(

@@ -1,11 +1,16 @@
-//! Serving: one listener per simulated executor, HTTP/1.1 (keep-alive) and HTTP/2 (prior
-//! knowledge) on the same port through hyper-util's auto connection builder.
+//! Serving: one REST listener per simulated executor, HTTP/1.1 (keep-alive) and HTTP/2 (prior
+//! knowledge) on the same port through hyper-util's auto connection builder, and optionally a
+//! second listener for TF Serving's gRPC API (HTTP/2), served by the same accept loop.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::{Body, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -14,7 +19,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::config::{ConfigError, Fault, ServiceTime, SimConfig};
-use super::service::handle;
+use super::grpc::GrpcServices;
+use super::service::{DropConnection, handle};
 use super::state::{ExecutorState, SimStats};
 
 /// How long [`SimServer::shutdown`] lets in-flight requests finish before closing connections.
@@ -42,7 +48,8 @@ pub enum SimError {
 pub struct SimServer {
     state: Arc<ExecutorState>,
     local_addr: SocketAddr,
-    task: JoinHandle<()>,
+    grpc_addr: Option<SocketAddr>,
+    tasks: Vec<JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<StopMode>,
 }
 
@@ -56,35 +63,54 @@ enum StopMode {
 // === impl SimServer ===
 
 impl SimServer {
-    /// Validates `config`, binds its address and starts serving.
+    /// Validates `config`, binds its address (and its gRPC address, when set) and starts
+    /// serving.
     ///
     /// # Errors
-    /// [`SimError::Config`] for an invalid configuration, [`SimError::Bind`] when the address is
+    /// [`SimError::Config`] for an invalid configuration, [`SimError::Bind`] when an address is
     /// taken or not local.
     pub async fn start(config: SimConfig) -> Result<Self, SimError> {
         config.validate()?;
-        let addr = config.addr;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| SimError::Bind { addr, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| SimError::Bind { addr, source })?;
+        let (listener, local_addr) = bind(config.addr).await?;
+        let grpc = match config.grpc_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         let state = ExecutorState::new(config);
         let (stop, stop_rx) = tokio::sync::watch::channel(StopMode::Run);
-        let task = tokio::spawn(serve(listener, Arc::clone(&state), stop_rx));
-        tracing::info!(name = %state.config.name, model = %state.config.model, %local_addr, "simulated executor listening");
+        let rest_state = Arc::clone(&state);
+        let mut tasks = vec![tokio::spawn(serve(
+            listener,
+            move |req| handle(Arc::clone(&rest_state), req),
+            stop_rx.clone(),
+        ))];
+        let grpc_addr = grpc.as_ref().map(|(_, a)| *a);
+        if let Some((listener, _)) = grpc {
+            let services = GrpcServices::new(Arc::clone(&state));
+            tasks.push(tokio::spawn(serve(
+                listener,
+                move |req| services.clone().handle(req),
+                stop_rx,
+            )));
+        }
+        tracing::info!(name = %state.config.name, model = %state.config.model, %local_addr, grpc = ?grpc_addr, "simulated executor listening");
         Ok(Self {
             state,
             local_addr,
-            task,
+            grpc_addr,
+            tasks,
             stop,
         })
     }
 
-    /// The bound address.
+    /// The bound REST address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound gRPC address, when the executor serves gRPC.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
     }
 
     /// `http://{local_addr}`.
@@ -147,16 +173,35 @@ impl SimServer {
     async fn stop_with(self, mode: StopMode) {
         let _ = self.stop.send(mode);
         self.state.shutdown.cancel();
-        let _ = self.task.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
         tracing::info!(name = %self.state.config.name, "simulated executor stopped");
     }
 }
 
-async fn serve(
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), SimError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| SimError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| SimError::Bind { addr, source })?;
+    Ok((listener, local))
+}
+
+/// The accept loop of one listener: every connection is served by `handler` until the stop
+/// signal (graceful: in-flight requests get [`SHUTDOWN_GRACE`]; kill: connections close).
+async fn serve<H, F, B>(
     listener: TcpListener,
-    state: Arc<ExecutorState>,
+    handler: H,
     mut stop: tokio::sync::watch::Receiver<StopMode>,
-) {
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<B>, DropConnection>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     let mut connections = tokio::task::JoinSet::new();
@@ -172,8 +217,7 @@ async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let state = Arc::clone(&state);
-                let service = service_fn(move |req| handle(Arc::clone(&state), req));
+                let service = service_fn(handler.clone());
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
                 connections.spawn(async move {

@@ -1,25 +1,30 @@
-//! The HTTP handler of one simulated executor.
+//! The HTTP (REST) handler of one simulated executor.
 
+use std::io::Read as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
-use super::config::{Fault, FaultKind, ServiceTime};
+use super::config::{Fault, ServiceTime};
 use super::error::{ApiError, json_response};
+use super::infer::{self, Computed, Outcome};
 use super::json::parse_lenient;
 use super::model::{self, Answer};
-use super::route::{Inference, Route, VersionSelector, route};
+use super::route::{Inference, Route, route};
 use super::state::ExecutorState;
 use super::status;
 
 /// Largest request body accepted (bigger ones get 413).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Largest gzip-decompressed body (TF Serving's `ZLib::kMaxUncompressedBytes`); a body that
+/// inflates beyond it is treated as empty, as TF Serving does.
+pub const MAX_UNCOMPRESSED_BYTES: u64 = 100 * 1024 * 1024;
 
 /// Returned instead of a response to make hyper close the connection without answering
 /// (HTTP/1.1: the socket closes; HTTP/2: the stream is reset).
@@ -37,26 +42,35 @@ pub async fn handle(
 ) -> Result<Response<Full<Bytes>>, DropConnection> {
     state.count_request();
     let (parts, body) = req.into_parts();
-    let routed = match route(&parts.method, parts.uri.path()) {
+    // TF Serving matches its grammar against path and query together.
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path(), |pq| pq.as_str());
+    let routed = match route(&parts.method, target) {
         Ok(r) => r,
         Err(e) => return Ok(e.into_response()),
     };
+    let headers = parts.headers;
     let read_body = || async {
-        match Limited::new(body, MAX_BODY_BYTES).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
+        let raw = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => collected.to_bytes(),
             Err(e)
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
                     .is_some() =>
             {
-                Err(ApiError::new(
+                return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "Request body too large",
-                ))
+                ));
             }
-            Err(_) => Err(ApiError::invalid_argument(
-                "Failed to read the request body",
-            )),
-        }
+            Err(_) => {
+                return Err(ApiError::invalid_argument(
+                    "Failed to read the request body",
+                ));
+            }
+        };
+        Ok(decode_content(&headers, raw))
     };
     match routed {
         Route::Control(path) => {
@@ -66,82 +80,80 @@ pub async fn handle(
             };
             Ok(control(&state, &parts.method, &path, &body))
         }
-        Route::Status { model, version } => Ok(json_or_error(
-            check_model(&state, &model, false)
-                .and_then(|()| status::status(&state.config, &version, state.is_available())),
-        )),
-        Route::Metadata { model, version } => Ok(json_or_error(
-            check_model(&state, &model, false)
-                .and_then(|()| status::metadata(&state.config, &version)),
-        )),
+        Route::Preflight => Ok(preflight(&headers)),
+        Route::Status { model, version } => Ok(json_or_error(status::status_json(
+            &state.config,
+            &model,
+            &version,
+            state.is_available(),
+        ))),
+        Route::Metadata { model, version } => Ok(json_or_error(status::metadata_json(
+            &state.config,
+            &model,
+            &version,
+        ))),
         Route::Inference {
             model,
             version,
             method,
         } => {
-            let (_guard, in_flight) = state.begin_inference();
-            if let Err(e) = admit(&state, &model, &version) {
-                return Ok(e.into_response());
-            }
-            let fault = state.fault.load_full();
-            match fault.pick(rand::random::<f64>()) {
-                Some(FaultKind::Drop) => {
-                    state.count_fault();
-                    return Err(DropConnection);
-                }
-                Some(FaultKind::Stall) => {
-                    state.count_fault();
-                    state.shutdown.cancelled().await;
-                    return Err(DropConnection);
-                }
-                Some(FaultKind::Error) => {
-                    state.count_fault();
-                    let status = StatusCode::from_u16(fault.error_status)
-                        .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                    return Ok(
-                        ApiError::new(status, "simulated fault: injected error").into_response()
-                    );
-                }
-                None => {}
-            }
-            let body = match read_body().await {
-                Ok(b) => b,
-                Err(e) => return Ok(e.into_response()),
+            let compute = async {
+                let body = read_body().await?;
+                let answer = compute(method, &body)?;
+                let elements = answer.elements;
+                Ok(Computed { answer, elements })
             };
-            let answer = match compute(method, &body) {
-                Ok(a) => a,
-                Err(e) => return Ok(e.into_response()),
-            };
-            let delay = delay(&state.timing.load(), &fault, answer.elements, in_flight);
-            if !delay.is_zero() {
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = state.shutdown.cancelled() => return Err(DropConnection),
-                }
+            match infer::serve(&state, &model, &version, compute).await {
+                Outcome::Answer(a) => Ok(json_response(StatusCode::OK, a.body)),
+                Outcome::Error(e) => Ok(e.into_response()),
+                Outcome::Drop => Err(DropConnection),
             }
-            state.count_ok();
-            Ok(json_response(StatusCode::OK, answer.body))
         }
     }
 }
 
-/// Service time for one request, faults' slowdown included.
-pub fn delay(timing: &ServiceTime, fault: &Fault, elements: usize, in_flight: usize) -> Duration {
-    let u = if timing.jitter_ms > 0.0 {
-        rand::random::<f64>()
-    } else {
-        0.0
-    };
-    let ms = timing.millis(elements, in_flight, u) * fault.slow_factor + fault.extra_ms;
-    Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 3600.0))
+/// Inflates a body whose `Content-Encoding` mentions gzip (TF Serving checks for the substring
+/// "gzip"); a body that does not inflate, or inflates beyond [`MAX_UNCOMPRESSED_BYTES`], reads
+/// as empty, as in TF Serving.
+fn decode_content(headers: &HeaderMap, raw: Bytes) -> Bytes {
+    let gzip = headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| v.as_bytes().windows(4).any(|w| w == b"gzip"));
+    if !gzip {
+        return raw;
+    }
+    let mut out = Vec::new();
+    let mut decoder = flate2::read::GzDecoder::new(&raw[..]).take(MAX_UNCOMPRESSED_BYTES + 1);
+    match decoder.read_to_end(&mut out) {
+        Ok(n) if (n as u64) <= MAX_UNCOMPRESSED_BYTES => Bytes::from(out),
+        _ => Bytes::new(),
+    }
+}
+
+/// A CORS preflight (`OPTIONS` under `/v1/`), as TF Serving's HTTP server: 200 when the
+/// `Origin` header contains `http://` or `https://`, otherwise 400 (FAILED_PRECONDITION); no body.
+fn preflight(headers: &HeaderMap) -> Response<Full<Bytes>> {
+    let origin_ok = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|o| o.contains("http://") || o.contains("https://"));
+    let mut response = Response::new(Full::new(Bytes::new()));
+    if !origin_ok {
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    response
 }
 
 fn compute(method: Inference, body: &[u8]) -> Result<Answer, ApiError> {
     let doc = parse_lenient(body).map_err(|e| {
-        ApiError::invalid_argument(format!(
-            "JSON Parse error: {e} at offset: {}",
-            offset_of(body, e.line(), e.column())
-        ))
+        ApiError::invalid_argument(match e {
+            None => "JSON Parse error: The document is empty".to_owned(),
+            Some(e) => format!(
+                "JSON Parse error: {e} at offset: {}",
+                offset_of(body, e.line(), e.column())
+            ),
+        })
     })?;
     match method {
         Inference::Predict => model::parse_predict(&doc).map(|req| model::predict(&req)),
@@ -157,26 +169,6 @@ fn offset_of(body: &[u8], line: usize, column: usize) -> usize {
         .map(|l| l.len() + 1)
         .sum();
     (line_start + column.saturating_sub(1)).min(body.len())
-}
-
-fn check_model(state: &ExecutorState, model: &str, inference: bool) -> Result<(), ApiError> {
-    if model == state.config.model {
-        Ok(())
-    } else {
-        Err(status::unknown_model(model, inference))
-    }
-}
-
-/// Model, availability and version checks before an inference request is served.
-fn admit(state: &ExecutorState, model: &str, version: &VersionSelector) -> Result<(), ApiError> {
-    check_model(state, model, true)?;
-    if !state.is_available() {
-        return Err(ApiError::unavailable(format!(
-            "Servable not available for request: {model} (simulated executor {} is unavailable)",
-            state.config.name
-        )));
-    }
-    status::resolve(&state.config, version, true).map(|_| ())
 }
 
 fn json_or_error(result: Result<serde_json::Value, ApiError>) -> Response<Full<Bytes>> {
@@ -252,6 +244,7 @@ pub fn state_json(state: &ExecutorState) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
 
     #[test]
     fn parse_error_offsets() {
@@ -260,15 +253,18 @@ mod tests {
     }
 
     #[test]
-    fn delay_combines_timing_and_fault() {
-        let t = ServiceTime {
-            base_ms: 2.0,
-            ..ServiceTime::default()
-        };
+    fn gzip_bodies_inflate_and_bad_ones_read_as_empty() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(br#"{"instances": [1.0]}"#).unwrap();
+        let gz = Bytes::from(gz.finish().unwrap());
+        let mut headers = HeaderMap::new();
+        assert_eq!(decode_content(&headers, gz.clone()), gz);
+        // TF Serving looks for the substring (its own tests send "my_gzip").
+        headers.insert(header::CONTENT_ENCODING, "my_gzip".parse().unwrap());
         assert_eq!(
-            delay(&t, &Fault::slow(3.0, 4.0), 0, 1),
-            Duration::from_millis(10)
+            &decode_content(&headers, gz)[..],
+            br#"{"instances": [1.0]}"#
         );
-        assert_eq!(delay(&t, &Fault::none(), 0, 1), Duration::from_millis(2));
+        assert!(decode_content(&headers, Bytes::from_static(b"abcde")).is_empty());
     }
 }
