@@ -51,14 +51,30 @@ impl LabPrefix {
     pub fn host(&self, index: usize) -> Ipv6Addr {
         let [a, b, c] = self.groups;
         let i = index as u64 + 1;
-        Ipv6Addr::new(a, b, c, 0, (i >> 48) as u16, (i >> 32) as u16, (i >> 16) as u16, i as u16)
+        Ipv6Addr::new(
+            a,
+            b,
+            c,
+            0,
+            (i >> 48) as u16,
+            (i >> 32) as u16,
+            (i >> 16) as u16,
+            i as u16,
+        )
     }
 
     /// The host index of an address on the lab's bridge subnet.
     pub fn index_of(&self, addr: &[u8; 16]) -> Option<usize> {
         let [a, b, c] = self.groups;
         let head = [
-            (a >> 8) as u8, a as u8, (b >> 8) as u8, b as u8, (c >> 8) as u8, c as u8, 0, 0,
+            (a >> 8) as u8,
+            a as u8,
+            (b >> 8) as u8,
+            b as u8,
+            (c >> 8) as u8,
+            c as u8,
+            0,
+            0,
         ];
         if addr[..8] != head {
             return None;
@@ -81,7 +97,11 @@ impl LabPrefix {
         }
         let ours = u128::from(self.host(0)) >> 80 << 80;
         let common = len.min(48);
-        let mask = if common == 0 { 0 } else { u128::MAX << (128 - common) };
+        let mask = if common == 0 {
+            0
+        } else {
+            u128::MAX << (128 - common)
+        };
         (ours & mask) == (u128::from(addr) & mask)
     }
 }

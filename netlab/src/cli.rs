@@ -31,6 +31,11 @@ struct Global {
     /// Directory of the running labs' lock files.
     #[arg(long, global = true, env = ENV_STATE_DIR, default_value = DEFAULT_STATE_DIR)]
     state_dir: PathBuf,
+    /// Real-time priority (SCHED_FIFO) of the emulator thread, 1–99; 0 leaves it an
+    /// ordinary thread.
+    #[arg(long, global = true, env = "MULAMBDA_NETLAB_EMULATOR_PRIORITY", default_value_t = 10,
+          value_parser = clap::value_parser!(u8).range(0..=99))]
+    emulator_priority: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +94,11 @@ struct MeasureArgs {
     /// UDP payload size in bytes (at least 24: sequence, link, timestamp).
     #[arg(long, default_value_t = 100)]
     size: usize,
+    /// Real-time priority (1–99) for the measurement's sender and receivers too, so the
+    /// end-to-end error shows the network path rather than how late a busy machine wakes an
+    /// ordinary thread.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
+    probe_priority: Option<u8>,
     /// Also write the result as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -149,6 +159,7 @@ impl Cli {
             naming: self.global.prefix.clone(),
             state_dir: self.global.state_dir.clone(),
             cancel: signals.map(|s| s.cancel.clone()),
+            realtime: (self.global.emulator_priority > 0).then_some(self.global.emulator_priority),
             ..LabOptions::default()
         };
         match &self.command {
@@ -171,7 +182,10 @@ impl Cli {
                 let signals = Signals::install()?;
                 let lab = mulambda_netlab::Lab::build(&t, options(Some(&signals)))?;
                 print!("{}", lab.describe());
-                println!("ready: lab {} is up; Ctrl-C or SIGTERM removes it", lab.id());
+                println!(
+                    "ready: lab {} is up; Ctrl-C or SIGTERM removes it",
+                    lab.id()
+                );
                 while signals.received().is_none() {
                     std::thread::sleep(Duration::from_millis(50));
                 }
@@ -189,7 +203,11 @@ impl Cli {
                     bail!(
                         "--on {on:?}: no such host in {} (hosts: {})",
                         topology.display(),
-                        t.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")
+                        t.hosts
+                            .iter()
+                            .map(|h| h.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     );
                 }
                 privilege::require_root()?;
@@ -214,11 +232,13 @@ impl Cli {
                 lab.teardown()?;
                 Ok(match status {
                     None => signals.exit_code(),
-                    Some(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
-                        (Some(c), _) => ExitCode::from(c as u8),
-                        (None, Some(sig)) => ExitCode::from(128 + sig as u8),
-                        _ => ExitCode::FAILURE,
-                    },
+                    Some(s) => {
+                        match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                            (Some(c), _) => ExitCode::from(c as u8),
+                            (None, Some(sig)) => ExitCode::from(128 + sig as u8),
+                            _ => ExitCode::FAILURE,
+                        }
+                    }
                 })
             }
             Command::Down { all: _ } => {
@@ -228,7 +248,10 @@ impl Cli {
                     println!("removed namespace {ns}");
                 }
                 for dst in &r.routes {
-                    println!("removed route unreachable {dst} proto {}", state::ROUTE_PROTO);
+                    println!(
+                        "removed route unreachable {dst} proto {}",
+                        state::ROUTE_PROTO
+                    );
                 }
                 for p in &r.lock_files {
                     println!("removed lock file {}", p.display());
@@ -273,6 +296,7 @@ impl Cli {
                     duration: m.duration,
                     warmup: m.warmup,
                     size: m.size,
+                    probe_priority: m.probe_priority,
                     lab: options(Some(&signals)),
                 };
                 let report = run_measurement(&opts)?;

@@ -76,7 +76,10 @@ pub fn netns_list() -> Result<Vec<String>, Error> {
 /// The processes inside a named namespace (`ip netns pids`).
 pub fn netns_pids(ns: &str) -> Result<Vec<i32>, Error> {
     let out = ip(["netns", "pids", ns])?;
-    Ok(out.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+    Ok(out
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect())
 }
 
 /// Destinations of the IPv6 routes in every table of the current namespace, optionally only

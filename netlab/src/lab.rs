@@ -51,6 +51,12 @@ pub struct LabOptions {
     pub cancel: Option<Arc<AtomicBool>>,
     /// How long processes get between SIGTERM and SIGKILL at teardown.
     pub grace: Duration,
+    /// Real-time priority (`SCHED_FIFO`, 1–99) for the emulator thread, so a busy machine
+    /// does not delay its wake-ups; `None` leaves it an ordinary thread. It uses a few
+    /// percent of a core at thousands of packets a second, and the kernel's real-time
+    /// throttling bounds it regardless. If the priority cannot be set (no `CAP_SYS_NICE`, no
+    /// `chrt`), the lab warns and runs without it.
+    pub realtime: Option<u8>,
 }
 
 impl Default for LabOptions {
@@ -60,6 +66,7 @@ impl Default for LabOptions {
             state_dir: PathBuf::from(names::DEFAULT_STATE_DIR),
             cancel: None,
             grace: Duration::from_secs(3),
+            realtime: Some(10),
         }
     }
 }
@@ -70,7 +77,8 @@ impl LabOptions {
     pub fn from_env() -> Result<LabOptions, Error> {
         let mut o = LabOptions::default();
         if let Ok(p) = std::env::var(names::ENV_PREFIX) {
-            o.naming = Naming::new(&p).map_err(|e| Error::io("naming", std::io::Error::other(e)))?;
+            o.naming =
+                Naming::new(&p).map_err(|e| Error::io("naming", std::io::Error::other(e)))?;
         }
         if let Ok(d) = std::env::var(names::ENV_STATE_DIR) {
             o.state_dir = d.into();
@@ -102,6 +110,8 @@ pub struct Lab {
     hub: String,
     grace: Duration,
     cancel: Option<Arc<AtomicBool>>,
+    realtime: Option<u8>,
+    state_dir: PathBuf,
     res: Mutex<Resources>,
     processes: Mutex<Vec<Arc<Tracked>>>,
 }
@@ -123,7 +133,9 @@ impl Lab {
     /// an earlier run. On any error, what was created is removed again.
     pub fn build(topology: &Topology, options: LabOptions) -> Result<Lab, Error> {
         privilege::require_root()?;
-        let scan = state::scan(&options.naming, &options.state_dir)?;
+        // Held until the lock file and the guard route both exist (see `state`).
+        let registry = state::lock_registry(&options.state_dir)?;
+        let scan = state::scan_locked(&options.naming, &options.state_dir)?;
         if !scan.leftovers.is_empty() {
             return Err(Error::Leftovers(scan.leftovers));
         }
@@ -160,14 +172,20 @@ impl Lab {
             hosts,
             grace: options.grace,
             cancel: options.cancel,
+            realtime: options.realtime,
             res: Mutex::new(Resources {
                 lock: Some(lock),
                 ..Resources::default()
             }),
             processes: Mutex::new(Vec::new()),
+            state_dir: options.state_dir,
         };
         // From here on, an error drops `lab`, which removes whatever was created.
         let started = Instant::now();
+        let guarded = lab.add_guard_route();
+        // Released before `lab` could be dropped: its teardown takes the registry lock too.
+        drop(registry);
+        guarded?;
         lab.create()?;
         tracing::info!(lab = %lab.id, prefix = %lab.prefix, hosts = lab.hosts.len(), links = lab.topology.links.len(), took = ?started.elapsed(), "lab up");
         Ok(lab)
@@ -182,21 +200,50 @@ impl Lab {
 
     fn add_namespace(&self, ns: &str) -> Result<(), Error> {
         ip(["netns", "add", ns])?;
-        self.res.lock().expect("resources").namespaces.push(ns.to_string());
+        self.res
+            .lock()
+            .expect("resources")
+            .namespaces
+            .push(ns.to_string());
+        Ok(())
+    }
+
+    /// The guard first: from now on nothing for P can leave the host namespace.
+    fn add_guard_route(&self) -> Result<(), Error> {
+        let proto = ROUTE_PROTO.to_string();
+        let prefix = self.prefix.to_string();
+        ip([
+            "-6",
+            "route",
+            "add",
+            "unreachable",
+            &prefix,
+            "proto",
+            &proto,
+        ])?;
+        self.res.lock().expect("resources").guard = true;
         Ok(())
     }
 
     fn create(&self) -> Result<(), Error> {
-        // The guard first: from now on nothing for P can leave the host namespace.
-        let proto = ROUTE_PROTO.to_string();
-        let prefix = self.prefix.to_string();
-        ip(["-6", "route", "add", "unreachable", &prefix, "proto", &proto])?;
-        self.res.lock().expect("resources").guard = true;
-
         self.check_cancel()?;
         self.add_namespace(&self.hub)?;
-        ip_in(&self.hub, &["link", "add", iface::BRIDGE, "type", "bridge", "mcast_snooping", "0"])?;
-        ip_in(&self.hub, &["link", "set", iface::BRIDGE, "addrgenmode", "none"])?;
+        ip_in(
+            &self.hub,
+            &[
+                "link",
+                "add",
+                iface::BRIDGE,
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ],
+        )?;
+        ip_in(
+            &self.hub,
+            &["link", "set", iface::BRIDGE, "addrgenmode", "none"],
+        )?;
         ip_in(&self.hub, &["link", "set", iface::BRIDGE, "up"])?;
 
         for (i, h) in self.hosts.iter().enumerate() {
@@ -207,11 +254,28 @@ impl Lab {
             let port = format!("h{i}");
             ip_in(
                 &self.hub,
-                &["link", "add", &port, "type", "veth", "peer", "name", iface::VETH, "netns", &h.namespace],
+                &[
+                    "link",
+                    "add",
+                    &port,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    iface::VETH,
+                    "netns",
+                    &h.namespace,
+                ],
             )?;
-            ip_in(&self.hub, &["link", "set", &port, "master", iface::BRIDGE, "up"])?;
+            ip_in(
+                &self.hub,
+                &["link", "set", &port, "master", iface::BRIDGE, "up"],
+            )?;
             let addr = format!("{}/64", h.addr);
-            ip_in(&h.namespace, &["-6", "addr", "add", &addr, "dev", iface::VETH, "nodad"])?;
+            ip_in(
+                &h.namespace,
+                &["-6", "addr", "add", &addr, "dev", iface::VETH, "nodad"],
+            )?;
             ip_in(&h.namespace, &["link", "set", iface::VETH, "up"])?;
         }
 
@@ -239,12 +303,21 @@ impl Lab {
                     .build_sync()
             })?
             .map_err(|e| Error::io(format!("create {} in {}", iface::TUN, h.namespace), e))?;
-            ip_in(&h.namespace, &["link", "set", iface::TUN, "addrgenmode", "none"])?;
-            ip_in(&h.namespace, &["link", "set", iface::TUN, "txqueuelen", "1000", "up"])?;
+            ip_in(
+                &h.namespace,
+                &["link", "set", iface::TUN, "addrgenmode", "none"],
+            )?;
+            ip_in(
+                &h.namespace,
+                &["link", "set", iface::TUN, "txqueuelen", "1000", "up"],
+            )?;
             let src = h.addr.to_string();
             for p in peers {
                 let dst = format!("{}/128", self.hosts[p].addr);
-                ip_in(&h.namespace, &["-6", "route", "add", &dst, "dev", iface::TUN, "src", &src])?;
+                ip_in(
+                    &h.namespace,
+                    &["-6", "route", "add", &dst, "dev", iface::TUN, "src", &src],
+                )?;
             }
             devices.push((i, dev));
         }
@@ -266,6 +339,18 @@ impl Lab {
                 .collect(),
             seed: self.topology.seed,
         })?;
+        if let (Some(prio), Some(tid)) = (self.realtime, emulator.thread_id()) {
+            // `chrt` rather than a system call here: the crate forbids unsafe code.
+            match cmd::run(
+                "chrt",
+                ["--fifo", "--pid", &prio.to_string(), &tid.to_string()],
+            ) {
+                Ok(_) => tracing::debug!(prio, tid, "emulator thread runs SCHED_FIFO"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "emulator thread stays SCHED_OTHER; delays may run late on a busy machine")
+                }
+            }
+        }
         self.res.lock().expect("resources").emulator = Some(emulator);
         self.wait_for_bridge()
     }
@@ -276,7 +361,10 @@ impl Lab {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let out = cmd::run("bridge", ["-n", &self.hub, "link", "show"])?;
-            let forwarding = out.lines().filter(|l| l.contains("state forwarding")).count();
+            let forwarding = out
+                .lines()
+                .filter(|l| l.contains("state forwarding"))
+                .count();
             if forwarding >= self.hosts.len() {
                 return Ok(());
             }
@@ -322,10 +410,18 @@ impl Lab {
 
     /// A host by name.
     pub fn host(&self, name: &str) -> Result<&HostInfo, Error> {
-        self.hosts.iter().find(|h| h.name == name).ok_or_else(|| Error::UnknownHost {
-            name: name.to_string(),
-            known: self.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "),
-        })
+        self.hosts
+            .iter()
+            .find(|h| h.name == name)
+            .ok_or_else(|| Error::UnknownHost {
+                name: name.to_string(),
+                known: self
+                    .hosts
+                    .iter()
+                    .map(|h| h.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// A host's address.
@@ -402,9 +498,35 @@ impl Lab {
         Ok(res.emulator.as_ref().ok_or(Error::TornDown)?.stats())
     }
 
+    /// How late the emulator released packets against their deadlines (ns) since the last
+    /// call; see [`Emulator::take_lateness`](crate::emulator::Emulator::take_lateness).
+    pub fn take_emulator_lateness(&self) -> Result<hdrhistogram::Histogram<u64>, Error> {
+        let res = self.res.lock().expect("resources");
+        Ok(res
+            .emulator
+            .as_ref()
+            .ok_or(Error::TornDown)?
+            .take_lateness())
+    }
+
+    /// Whether the emulator thread runs with real-time priority.
+    pub fn emulator_is_realtime(&self) -> bool {
+        self.emulator_thread_id()
+            .and_then(|tid| std::fs::read_to_string(format!("/proc/self/task/{tid}/sched")).ok())
+            .is_some_and(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("policy") && l.trim_end().ends_with('1'))
+            })
+    }
+
     /// The emulator thread's id (its CPU time is in `/proc/self/task/TID/stat`).
     pub fn emulator_thread_id(&self) -> Option<i32> {
-        self.res.lock().expect("resources").emulator.as_ref()?.thread_id()
+        self.res
+            .lock()
+            .expect("resources")
+            .emulator
+            .as_ref()?
+            .thread_id()
     }
 
     /// A human-readable table of the hosts and links.
@@ -415,7 +537,11 @@ impl Lab {
             self.id, self.prefix, self.hub
         );
         for h in &self.hosts {
-            let _ = writeln!(s, "  {:<7} {:<16} {:<28} {}", h.role, h.name, h.addr, h.namespace);
+            let _ = writeln!(
+                s,
+                "  {:<7} {:<16} {:<28} {}",
+                h.role, h.name, h.addr, h.namespace
+            );
         }
         for l in &self.topology.links {
             let (c, n) = (&self.hosts[l.client].name, &self.hosts[l.node].name);
@@ -436,7 +562,8 @@ impl Lab {
     /// (with their bridge, veths and TUN devices), the guard route and the lock file.
     /// Idempotent; continues past failures and reports them all.
     pub fn teardown(&self) -> Result<(), Error> {
-        let procs: Vec<Arc<Tracked>> = std::mem::take(&mut *self.processes.lock().expect("processes"));
+        let procs: Vec<Arc<Tracked>> =
+            std::mem::take(&mut *self.processes.lock().expect("processes"));
         let mut res = self.res.lock().expect("resources");
         if res.torn_down {
             return Ok(());
@@ -472,16 +599,31 @@ impl Lab {
                 problems.push(e.to_string());
             }
         }
-        // 5. The guard route.
+        // 5. The guard route, then the lock, together under the registry lock (see `state`).
+        let registry = match state::lock_registry(&self.state_dir) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                problems.push(e.to_string());
+                None
+            }
+        };
         if std::mem::take(&mut res.guard) {
             let proto = ROUTE_PROTO.to_string();
             let prefix = self.prefix.to_string();
-            if let Err(e) = ip(["-6", "route", "del", "unreachable", &prefix, "proto", &proto]) {
+            if let Err(e) = ip([
+                "-6",
+                "route",
+                "del",
+                "unreachable",
+                &prefix,
+                "proto",
+                &proto,
+            ]) {
                 problems.push(e.to_string());
             }
         }
         // 6. The lock, last: until here a crash leaves a recognisable leftover.
-        if problems.is_empty() {
+        if problems.is_empty() && registry.is_some() {
             if let Some(lock) = res.lock.take()
                 && let Err(e) = lock.release()
             {
@@ -491,6 +633,7 @@ impl Lab {
             // Keep the lock file: `down --all` finds what is left once this process exits.
             drop(res.lock.take());
         }
+        drop(registry);
         if problems.is_empty() {
             tracing::info!(lab = %self.id, "lab torn down");
             Ok(())

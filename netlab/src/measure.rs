@@ -42,6 +42,10 @@ pub struct MeasureOptions {
     pub warmup: Duration,
     /// UDP payload bytes.
     pub size: usize,
+    /// Real-time priority for the sender and receiver threads too (`None`: ordinary
+    /// threads). With it, the end-to-end error shows the network path; without, it also shows
+    /// how late a busy machine wakes an ordinary application.
+    pub probe_priority: Option<u8>,
     /// How the lab is built.
     pub lab: LabOptions,
 }
@@ -92,6 +96,18 @@ pub struct MeasureReport {
     pub emulator_cpu: f64,
     /// The emulator's counters at the end.
     pub emulator: EmulatorStats,
+    /// How late the emulator released packets against their deadlines, µs: median.
+    pub release_late_p50_us: f64,
+    /// p99.
+    pub release_late_p99_us: f64,
+    /// p99.9.
+    pub release_late_p999_us: f64,
+    /// Max.
+    pub release_late_max_us: f64,
+    /// Whether the emulator thread ran with real-time priority.
+    pub emulator_realtime: bool,
+    /// Real-time priority of the sender and receivers, if any.
+    pub probe_priority: Option<u8>,
 }
 
 struct Path {
@@ -113,8 +129,12 @@ pub fn run_measurement(o: &MeasureOptions) -> Result<MeasureReport, Error> {
     }
     let mut spec = TopologySpec {
         seed: Some(1),
-        infra: vec![HostSpec { name: "base".into() }],
-        clients: vec![HostSpec { name: "sender".into() }],
+        infra: vec![HostSpec {
+            name: "base".into(),
+        }],
+        clients: vec![HostSpec {
+            name: "sender".into(),
+        }],
         ..TopologySpec::default()
     };
     let mut paths = vec![Path {
@@ -168,22 +188,40 @@ fn measure_in(lab: &Lab, paths: &[Path], o: &MeasureOptions) -> Result<MeasureRe
             .map_err(|e| Error::io("receiver timeout", e))?;
         let stop = stop.clone();
         let configured = ns(p.configured);
-        receivers.push(std::thread::spawn(move || receive(socket, i as u64, configured, count_from, &stop)));
+        let prio = o.probe_priority;
+        receivers.push(std::thread::spawn(move || {
+            set_own_priority(prio);
+            receive(socket, i as u64, configured, count_from, &stop)
+        }));
         targets.push(addr);
     }
 
     let sender_addr = SocketAddr::new(lab.addr("sender")?.into(), 0);
     let size = o.size;
-    let sender = lab.thread_in("sender", move || send(sender_addr, &targets, total_rate, size, start, count_from, end))?;
+    let prio = o.probe_priority;
+    let sender = lab.thread_in("sender", move || {
+        set_own_priority(prio);
+        send(
+            sender_addr,
+            &targets,
+            total_rate,
+            size,
+            start,
+            count_from,
+            end,
+        )
+    })?;
 
     // The emulator's CPU time over the measured window.
     let tid = lab.emulator_thread_id();
     sleep_until(count_from);
     let cpu0 = tid.and_then(thread_cpu);
+    lab.take_emulator_lateness()?;
     let t0 = Instant::now();
     sleep_until(end);
     let cpu1 = tid.and_then(thread_cpu);
     let wall = t0.elapsed();
+    let lateness = lab.take_emulator_lateness()?;
 
     let sent = sender
         .join()
@@ -211,7 +249,11 @@ fn measure_in(lab: &Lab, paths: &[Path], o: &MeasureOptions) -> Result<MeasureRe
             error_p99_us: us(error.value_at_quantile(0.99)),
             error_max_us: us(error.max()),
             error_min_us: min_error as f64 / 1e3,
-            within_1ms: if received == 0 { 0.0 } else { within as f64 / received as f64 },
+            within_1ms: if received == 0 {
+                0.0
+            } else {
+                within as f64 / received as f64
+            },
         });
     }
     let emulator_cpu = match (cpu0, cpu1) {
@@ -226,7 +268,23 @@ fn measure_in(lab: &Lab, paths: &[Path], o: &MeasureOptions) -> Result<MeasureRe
         paths: rows,
         emulator_cpu,
         emulator: lab.stats()?,
+        release_late_p50_us: lateness.value_at_quantile(0.5) as f64 / 1e3,
+        release_late_p99_us: lateness.value_at_quantile(0.99) as f64 / 1e3,
+        release_late_p999_us: lateness.value_at_quantile(0.999) as f64 / 1e3,
+        release_late_max_us: lateness.max() as f64 / 1e3,
+        emulator_realtime: lab.emulator_is_realtime(),
+        probe_priority: o.probe_priority,
     })
+}
+
+/// Makes the calling thread `SCHED_FIFO` at `prio` (with `chrt`: the crate forbids unsafe).
+fn set_own_priority(prio: Option<u8>) {
+    if let Some(p) = prio {
+        let tid = nix::unistd::gettid().as_raw().to_string();
+        if let Err(e) = crate::cmd::run("chrt", ["--fifo", "--pid", &p.to_string(), &tid]) {
+            tracing::warn!(error = %e, "measurement thread stays SCHED_OTHER");
+        }
+    }
 }
 
 fn sleep_until(t: u64) {
@@ -275,8 +333,15 @@ type Received = (Histogram<u64>, Histogram<u64>, i64, u64, u64);
 
 /// Receives until `stop`: one-way delay and error histograms (ns), smallest signed error,
 /// packets within ±1 ms, packets counted.
-fn receive(socket: UdpSocket, path: u64, configured: u64, count_from: u64, stop: &AtomicBool) -> Received {
-    let mut one_way = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
+fn receive(
+    socket: UdpSocket,
+    path: u64,
+    configured: u64,
+    count_from: u64,
+    stop: &AtomicBool,
+) -> Received {
+    let mut one_way =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
     let mut error = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
     let (mut min_error, mut within, mut received) = (i64::MAX, 0u64, 0u64);
     let mut buf = [0u8; 2048];
@@ -303,7 +368,13 @@ fn receive(socket: UdpSocket, path: u64, configured: u64, count_from: u64, stop:
         }
         received += 1;
     }
-    (one_way, error, if received == 0 { 0 } else { min_error }, within, received)
+    (
+        one_way,
+        error,
+        if received == 0 { 0 } else { min_error },
+        within,
+        received,
+    )
 }
 
 /// CPU time (user + system) of one of this process's threads, from `/proc`.
@@ -319,7 +390,9 @@ fn thread_cpu(tid: i32) -> Option<Duration> {
 }
 
 fn machine() -> String {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -345,7 +418,14 @@ impl MeasureReport {
             "{} packets/s through the emulator for {:.0} s, {}-byte UDP payloads; machine: {}.",
             self.rate, self.duration_s, self.size, self.machine
         );
-        let _ = writeln!(s, "Error = measured one-way delay − configured delay.\n");
+        let probes = match self.probe_priority {
+            Some(p) => format!("sender and receivers SCHED_FIFO {p}"),
+            None => "sender and receivers ordinary threads".into(),
+        };
+        let _ = writeln!(
+            s,
+            "Error = measured one-way delay − configured delay; {probes}.\n"
+        );
         let _ = writeln!(
             s,
             "| path | configured ms | received / sent | one-way p50 ms | one-way p99 ms | one-way max ms | error p50 µs | error p99 µs | error max µs | error min µs | within ±1 ms |"
@@ -372,7 +452,20 @@ impl MeasureReport {
         let e = &self.emulator;
         let _ = writeln!(
             s,
-            "\nEmulator thread CPU over the measured window: {:.3} of a core. Forwarded {} packets; dropped: {} unrouted, {} overflow, {} write errors.",
+            "\nEmulator release lateness (release − deadline, inside the emulator): p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, max {:.0} µs; thread {}.",
+            self.release_late_p50_us,
+            self.release_late_p99_us,
+            self.release_late_p999_us,
+            self.release_late_max_us,
+            if self.emulator_realtime {
+                "SCHED_FIFO"
+            } else {
+                "SCHED_OTHER (no real-time priority)"
+            }
+        );
+        let _ = writeln!(
+            s,
+            "Emulator thread CPU over the measured window: {:.3} of a core. Forwarded {} packets; dropped: {} unrouted, {} overflow, {} write errors.",
             self.emulator_cpu, e.forwarded, e.unrouted, e.overflow, e.write_errors
         );
         s

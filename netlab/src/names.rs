@@ -47,7 +47,11 @@ impl LabId {
 
     /// Parses 8 lowercase hex digits.
     pub fn parse(text: &str) -> Option<LabId> {
-        if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if text.len() == 8
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             u32::from_str_radix(text, 16).ok().map(LabId)
         } else {
             None
@@ -63,7 +67,9 @@ pub struct Naming {
 
 /// A naming prefix that was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid lab name prefix {0:?} (--prefix / {ENV_PREFIX}): 1 to 8 lowercase letters or digits, starting with a letter")]
+#[error(
+    "invalid lab name prefix {0:?} (--prefix / {ENV_PREFIX}): 1 to 8 lowercase letters or digits, starting with a letter"
+)]
 pub struct PrefixError(pub String);
 
 impl Default for Naming {
@@ -79,7 +85,9 @@ impl Naming {
     pub fn new(prefix: &str) -> Result<Naming, PrefixError> {
         let ok = (1..=8).contains(&prefix.len())
             && prefix.starts_with(|c: char| c.is_ascii_lowercase())
-            && prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         if ok {
             Ok(Naming {
                 prefix: prefix.into(),
@@ -145,7 +153,15 @@ mod tests {
     #[test]
     fn foreign_names_are_not_ours() {
         let n = Naming::default();
-        for other in ["mlnl", "mlnl-", "mlnl-xyz", "mlnl-00abcdefg", "mlnlx-00abcdef", "other-00abcdef", "mlnl-00ABCDEF"] {
+        for other in [
+            "mlnl",
+            "mlnl-",
+            "mlnl-xyz",
+            "mlnl-00abcdefg",
+            "mlnlx-00abcdef",
+            "other-00abcdef",
+            "mlnl-00ABCDEF",
+        ] {
             assert_eq!(n.lab_of_namespace(other), None, "{other}");
         }
         let t = Naming::new("mlnt").unwrap();

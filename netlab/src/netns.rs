@@ -44,7 +44,10 @@ where
         Ok(Ok(())) => Ok(NsThread(handle)),
         Ok(Err(errno)) => {
             let _ = handle.join();
-            Err(Error::io(format!("enter namespace {ns}"), std::io::Error::from(errno)))
+            Err(Error::io(
+                format!("enter namespace {ns}"),
+                std::io::Error::from(errno),
+            ))
         }
         Err(_) => Err(Error::io(
             format!("enter namespace {ns}"),
@@ -59,9 +62,12 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    spawn_in(ns, f)?
-        .join()
-        .map_err(|_| Error::io(format!("work in namespace {ns}"), std::io::Error::other("panicked")))
+    spawn_in(ns, f)?.join().map_err(|_| {
+        Error::io(
+            format!("work in namespace {ns}"),
+            std::io::Error::other("panicked"),
+        )
+    })
 }
 
 /// A thread running inside a namespace ([`spawn_in`]).

@@ -99,13 +99,15 @@ impl LabCommand {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         self
     }
 
     /// Sets an environment variable (the rest of this process's environment is inherited).
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> LabCommand {
-        self.env.push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
         self
     }
 
@@ -166,7 +168,12 @@ fn stdio(out: &Output) -> Result<Stdio, Error> {
 }
 
 /// Starts `cmd` inside namespace `ns` as host `host` (with address `addr`).
-pub(crate) fn spawn(ns: &str, host: &str, addr: &str, cmd: LabCommand) -> Result<LabProcess, Error> {
+pub(crate) fn spawn(
+    ns: &str,
+    host: &str,
+    addr: &str,
+    cmd: LabCommand,
+) -> Result<LabProcess, Error> {
     let label = cmd.label_or_program();
     let mut command = Command::new(&cmd.program);
     command
@@ -181,9 +188,12 @@ pub(crate) fn spawn(ns: &str, host: &str, addr: &str, cmd: LabCommand) -> Result
     if let Some(dir) = &cmd.cwd {
         command.current_dir(dir);
     }
-    let what = format!("start {label} ({}) on {host}", cmd.program.to_string_lossy());
-    let mut child = crate::netns::run_in(ns, move || command.spawn())?
-        .map_err(|e| Error::io(what, e))?;
+    let what = format!(
+        "start {label} ({}) on {host}",
+        cmd.program.to_string_lossy()
+    );
+    let mut child =
+        crate::netns::run_in(ns, move || command.spawn())?.map_err(|e| Error::io(what, e))?;
     let pid = child.id() as i32;
     tracing::info!(host, label, pid, "started a lab process");
 

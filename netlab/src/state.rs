@@ -6,6 +6,12 @@
 //! whose lab holds no lock" is exactly "left behind" — even with several labs running at once
 //! (tests, other users) and after PID reuse. Guard routes carry the routing protocol number
 //! [`ROUTE_PROTO`] so they are recognisable without any lock file.
+//!
+//! The guard route and the lock file change together: a lab adds its route after creating its
+//! lock file and removes it before removing the lock file, both while holding the registry lock
+//! (`STATE_DIR/.registry.lock`), and every scan holds it too. Without it, a scan that lists lock
+//! files and then routes could see the route of a lab that started in between and call it a
+//! leftover.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -99,7 +105,12 @@ pub struct DownReport {
 impl LabLock {
     /// Creates and locks the lock file of lab `id`. The file appears under its final name only
     /// once locked, so no scan ever sees it unlocked while the lab lives.
-    pub fn acquire(dir: &Path, naming: &Naming, id: LabId, record: &LabRecord) -> Result<LabLock, Error> {
+    pub fn acquire(
+        dir: &Path,
+        naming: &Naming,
+        id: LabId,
+        record: &LabRecord,
+    ) -> Result<LabLock, Error> {
         fs::create_dir_all(dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
         let path = dir.join(naming.lock_file(id));
         let tmp = dir.join(format!(".{}.{}", naming.lock_file(id), std::process::id()));
@@ -108,13 +119,20 @@ impl LabLock {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
-        let mut lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
-            .map_err(|(_, e)| Error::io(format!("lock {}", tmp.display()), std::io::Error::from(e)))?;
-        let json = serde_json::to_string_pretty(record).expect("a record serialises");
-        lock.write_all(json.as_bytes())
-            .and_then(|()| lock.flush())
-            .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
-        fs::rename(&tmp, &path).map_err(|e| Error::io(format!("rename to {}", path.display()), e))?;
+        let locked = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| Error::io(format!("lock {}", tmp.display()), std::io::Error::from(e)))
+            .and_then(|mut lock| {
+                let json = serde_json::to_string_pretty(record).expect("a record serialises");
+                lock.write_all(json.as_bytes())
+                    .and_then(|()| lock.flush())
+                    .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
+                fs::rename(&tmp, &path)
+                    .map_err(|e| Error::io(format!("rename to {}", path.display()), e))?;
+                Ok(lock)
+            });
+        let lock = locked.inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })?;
         Ok(LabLock { lock, path })
     }
 
@@ -142,23 +160,20 @@ impl Leftovers {
 
 impl fmt::Display for Leftovers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an earlier mulambda-netlab run left things behind (its process is gone):")?;
+        writeln!(
+            f,
+            "an earlier mulambda-netlab run left things behind (its process is gone):"
+        )?;
         if !self.namespaces.is_empty() {
-            write!(f, " namespaces {};", self.namespaces.join(", "))?;
+            writeln!(f, "  namespaces: {}", self.namespaces.join(", "))?;
         }
-        if !self.routes.is_empty() {
-            let routes: Vec<String> = self
-                .routes
-                .iter()
-                .map(|r| format!("unreachable {r} proto {ROUTE_PROTO}"))
-                .collect();
-            write!(f, " host routes {};", routes.join(", "))?;
+        for r in &self.routes {
+            writeln!(f, "  host route: unreachable {r} proto {ROUTE_PROTO}")?;
         }
-        if !self.lock_files.is_empty() {
-            let files: Vec<String> = self.lock_files.iter().map(|p| p.display().to_string()).collect();
-            write!(f, " lock files {};", files.join(", "))?;
+        for p in &self.lock_files {
+            writeln!(f, "  lock file: {}", p.display())?;
         }
-        write!(f, " remove them with `{}`", self.down_command)
+        write!(f, "remove them with: {}", self.down_command)
     }
 }
 
@@ -171,11 +186,39 @@ pub fn down_command(naming: &Naming) -> String {
     }
 }
 
-/// Finds running labs (any prefix) and what dead labs of this naming scheme left, plus guard
-/// routes of any dead lab.
+/// Holds the registry lock (see the module docs) until dropped.
+pub struct RegistryGuard {
+    _lock: Flock<File>,
+}
+
+/// Takes the registry lock, waiting for whoever holds it (holders keep it for milliseconds).
+pub fn lock_registry(dir: &Path) -> Result<RegistryGuard, Error> {
+    fs::create_dir_all(dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+    let path = dir.join(".registry.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    let lock = Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::io(format!("lock {}", path.display()), std::io::Error::from(e)))?;
+    Ok(RegistryGuard { _lock: lock })
+}
+
+/// Finds running labs (any prefix) and what dead labs of this naming scheme left (plus guard
+/// routes that no lock file explains).
 pub fn scan(naming: &Naming, dir: &Path) -> Result<Scan, Error> {
+    let _registry = lock_registry(dir)?;
+    scan_locked(naming, dir)
+}
+
+/// [`scan`] for a caller that holds the registry lock.
+pub fn scan_locked(naming: &Naming, dir: &Path) -> Result<Scan, Error> {
     let mut live = Vec::new();
     let mut dead_locks = Vec::new();
+    // (prefix, naming) of every dead lab with a readable lock file, whatever its naming.
+    let mut dead_records: Vec<(LabPrefix, String)> = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -194,6 +237,14 @@ pub fn scan(naming: &Naming, dir: &Path) -> Result<Scan, Error> {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(unlocked_by_drop) => {
                 drop(unlocked_by_drop);
+                let record: Option<LabRecord> = fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok());
+                if let Some(r) = record
+                    && let Some(p) = LabPrefix::parse(&r.prefix)
+                {
+                    dead_records.push((p, r.naming));
+                }
                 if naming.lab_of_lock_file(name).is_some() {
                     dead_locks.push(path);
                 }
@@ -204,7 +255,12 @@ pub fn scan(naming: &Naming, dir: &Path) -> Result<Scan, Error> {
                     .and_then(|t| serde_json::from_str(&t).ok());
                 live.push(LiveLab { path, record });
             }
-            Err((_, e)) => return Err(Error::io(format!("lock {}", path.display()), std::io::Error::from(e))),
+            Err((_, e)) => {
+                return Err(Error::io(
+                    format!("lock {}", path.display()),
+                    std::io::Error::from(e),
+                ));
+            }
         }
     }
     let live_ids: Vec<LabId> = live
@@ -219,12 +275,26 @@ pub fn scan(naming: &Naming, dir: &Path) -> Result<Scan, Error> {
 
     let mut namespaces: Vec<String> = cmd::netns_list()?
         .into_iter()
-        .filter(|ns| naming.lab_of_namespace(ns).is_some_and(|id| !live_ids.contains(&id)))
+        .filter(|ns| {
+            naming
+                .lab_of_namespace(ns)
+                .is_some_and(|id| !live_ids.contains(&id))
+        })
         .collect();
     namespaces.sort();
+    // A guard route is this naming's leftover unless a running lab owns it or a dead lab of
+    // another naming does (that one's `down` removes it); a route no lock file explains is
+    // everyone's leftover.
     let routes: Vec<String> = cmd::ipv6_route_destinations(Some(ROUTE_PROTO))?
         .into_iter()
-        .filter(|dst| LabPrefix::parse(dst).is_none_or(|p| !live_prefixes.contains(&p)))
+        .filter(|dst| match LabPrefix::parse(dst) {
+            None => true,
+            Some(p) if live_prefixes.contains(&p) => false,
+            Some(p) => dead_records
+                .iter()
+                .find(|(q, _)| *q == p)
+                .is_none_or(|(_, n)| n == naming.prefix()),
+        })
         .collect();
     dead_locks.sort();
     Ok(Scan {
@@ -241,7 +311,8 @@ pub fn scan(naming: &Naming, dir: &Path) -> Result<Scan, Error> {
 /// Removes everything dead labs left behind (processes still inside their namespaces, the
 /// namespaces, guard routes, lock files); running labs are left alone and listed.
 pub fn down(naming: &Naming, dir: &Path) -> Result<DownReport, Error> {
-    let scan = scan(naming, dir)?;
+    let _registry = lock_registry(dir)?;
+    let scan = scan_locked(naming, dir)?;
     let mut report = DownReport {
         live: scan.live,
         ..DownReport::default()
@@ -264,7 +335,9 @@ pub fn down(naming: &Naming, dir: &Path) -> Result<DownReport, Error> {
     for path in &left.lock_files {
         match fs::remove_file(path) {
             Ok(()) => report.lock_files.push(path.clone()),
-            Err(e) => report.problems.push(format!("remove {}: {e}", path.display())),
+            Err(e) => report
+                .problems
+                .push(format!("remove {}: {e}", path.display())),
         }
     }
     Ok(report)
@@ -279,7 +352,10 @@ pub fn kill_all_in(ns: &str) -> Vec<i32> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
         let pids = cmd::netns_pids(ns).unwrap_or_default();
-        let pids: Vec<i32> = pids.into_iter().filter(|&p| p != std::process::id() as i32).collect();
+        let pids: Vec<i32> = pids
+            .into_iter()
+            .filter(|&p| p != std::process::id() as i32)
+            .collect();
         if pids.is_empty() || std::time::Instant::now() > deadline {
             break;
         }

@@ -61,11 +61,11 @@ impl From<Duration> for Span {
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ns = self.0.as_nanos();
-        if ns % 1_000_000_000 == 0 {
+        if ns.is_multiple_of(1_000_000_000) {
             write!(f, "{}s", ns / 1_000_000_000)
-        } else if ns % 1_000_000 == 0 {
+        } else if ns.is_multiple_of(1_000_000) {
             write!(f, "{}ms", ns / 1_000_000)
-        } else if ns % 1_000 == 0 {
+        } else if ns.is_multiple_of(1_000) {
             write!(f, "{}us", ns / 1_000)
         } else {
             write!(f, "{}us", ns as f64 / 1e3)
@@ -270,7 +270,11 @@ pub enum TopologyError {
     },
 }
 
-fn invalid(field: impl Into<String>, value: impl fmt::Display, reason: impl Into<String>) -> TopologyError {
+fn invalid(
+    field: impl Into<String>,
+    value: impl fmt::Display,
+    reason: impl Into<String>,
+) -> TopologyError {
     let value: String = value.to_string().chars().take(64).collect();
     TopologyError::Invalid {
         field: field.into(),
@@ -350,7 +354,11 @@ impl TopologySpec {
                     check_jitter(&format!("{field}.jitter"), j, d)?;
                 }
             }
-            check_steps(&format!("{field}.steps"), &n.steps, n.jitter.unwrap_or_default())?;
+            check_steps(
+                &format!("{field}.steps"),
+                &n.steps,
+                n.jitter.unwrap_or_default(),
+            )?;
         }
 
         // Overrides: each names a real client and node, at most once per pair.
@@ -383,10 +391,7 @@ impl TopologySpec {
                 return Err(invalid(
                     format!("{field}.node"),
                     &l.node,
-                    format!(
-                        "link[{other}] already sets {} ↔ {}",
-                        l.client, l.node
-                    ),
+                    format!("link[{other}] already sets {} ↔ {}", l.client, l.node),
                 ));
             }
             *slot = Some(i);
@@ -417,7 +422,8 @@ impl TopologySpec {
                 };
                 check_delay(&jfield, jitter)?;
                 check_jitter(&jfield, jitter, delay)?;
-                let (sfield, steps) = match over.and_then(|(i, l)| l.steps.as_ref().map(|s| (i, s))) {
+                let (sfield, steps) = match over.and_then(|(i, l)| l.steps.as_ref().map(|s| (i, s)))
+                {
                     Some((i, s)) => (format!("link[{i}].steps"), s.as_slice()),
                     None => (format!("node[{n}].steps"), node.steps.as_slice()),
                 };
@@ -493,7 +499,11 @@ fn check_jitter(field: &str, jitter: Span, delay: Span) -> Result<(), TopologyEr
     Ok(())
 }
 
-fn check_steps(field: &str, steps: &[StepSpec], mut jitter: Span) -> Result<Vec<Step>, TopologyError> {
+fn check_steps(
+    field: &str,
+    steps: &[StepSpec],
+    mut jitter: Span,
+) -> Result<Vec<Step>, TopologyError> {
     let mut out = Vec::with_capacity(steps.len());
     let mut last: Option<Span> = None;
     for (i, s) in steps.iter().enumerate() {
@@ -615,9 +625,19 @@ mod tests {
         assert_eq!(l.initial.jitter, Duration::from_millis(1));
         assert_eq!(l.steps.len(), 1);
         assert_eq!(l.steps[0].to.delay, Duration::from_millis(60));
-        assert_eq!(l.steps[0].to.jitter, Duration::from_millis(1), "jitter carries over");
-        assert_eq!(t.link("client0", "node0").unwrap().initial.delay, Duration::from_millis(10));
-        assert_eq!(t.link("client1", "node0").unwrap().initial.delay, Duration::from_millis(300));
+        assert_eq!(
+            l.steps[0].to.jitter,
+            Duration::from_millis(1),
+            "jitter carries over"
+        );
+        assert_eq!(
+            t.link("client0", "node0").unwrap().initial.delay,
+            Duration::from_millis(10)
+        );
+        assert_eq!(
+            t.link("client1", "node0").unwrap().initial.delay,
+            Duration::from_millis(300)
+        );
         assert!(t.link("client0", "infra").is_none());
         assert_eq!(t.seed, Some(7));
     }
@@ -683,7 +703,14 @@ mod tests {
 
     #[test]
     fn invalid_names_are_refused() {
-        for bad in ["", "Node", "1node", "node_0", "node-", "a-very-long-name-for-a-node-x"] {
+        for bad in [
+            "",
+            "Node",
+            "1node",
+            "node_0",
+            "node-",
+            "a-very-long-name-for-a-node-x",
+        ] {
             let e = err(&format!("[[infra]]\nname = \"{bad}\"\n"));
             assert!(e.contains("infra[0].name"), "{bad}: {e}");
         }
@@ -691,7 +718,9 @@ mod tests {
 
     #[test]
     fn jitter_above_delay_and_huge_delays_are_refused() {
-        let e = err("[[node]]\nname = \"n\"\ndelay = \"1ms\"\njitter = \"2ms\"\n[[client]]\nname = \"c\"\n");
+        let e = err(
+            "[[node]]\nname = \"n\"\ndelay = \"1ms\"\njitter = \"2ms\"\n[[client]]\nname = \"c\"\n",
+        );
         assert!(e.contains("node[0].jitter = \"2ms\""), "{e}");
         let e = err("[[node]]\nname = \"n\"\ndelay = \"11s\"\n");
         assert!(e.contains("node[0].delay = \"11s\""), "{e}");

@@ -20,11 +20,12 @@ pub mod queue;
 
 use std::io;
 use std::os::fd::AsFd;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -110,6 +111,8 @@ struct Counters {
 
 struct Shared {
     links: Vec<LinkDelay>,
+    /// How late packets left relative to their deadline (ns): the emulator's own error.
+    lateness: Mutex<Histogram<u64>>,
     counters: Counters,
     stop: AtomicBool,
     wake: EventFd,
@@ -138,10 +141,16 @@ impl Emulator {
         let wake = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
             .map_err(|e| sys("eventfd", e))?;
         epoll
-            .add(timer.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_TIMER))
+            .add(
+                timer.as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_TIMER),
+            )
             .map_err(|e| sys("watch timerfd", e))?;
         epoll
-            .add(wake.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_WAKE))
+            .add(
+                wake.as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_WAKE),
+            )
             .map_err(|e| sys("watch eventfd", e))?;
 
         let mut devices: Vec<Option<SyncDevice>> = (0..plan.hosts).map(|_| None).collect();
@@ -149,7 +158,10 @@ impl Emulator {
             dev.set_nonblocking(true)
                 .map_err(|e| Error::io("emulator: non-blocking TUN", e))?;
             epoll
-                .add(dev.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, host as u64))
+                .add(
+                    dev.as_fd(),
+                    EpollEvent::new(EpollFlags::EPOLLIN, host as u64),
+                )
                 .map_err(|e| sys("watch a TUN device", e))?;
             devices[host] = Some(dev);
         }
@@ -171,6 +183,7 @@ impl Emulator {
         let started_ns = mono_ns();
         let shared = Arc::new(Shared {
             links,
+            lateness: Mutex::new(new_lateness()),
             counters: Counters::default(),
             stop: AtomicBool::new(false),
             wake,
@@ -201,10 +214,18 @@ impl Emulator {
             scratch: Box::new([0; BUF_LEN]),
             rng,
         };
+        let (tid_tx, tid_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("netlab-emulator".into())
-            .spawn(move || worker.run())
+            .spawn(move || {
+                let _ = tid_tx.send(nix::unistd::gettid().as_raw());
+                worker.run()
+            })
             .map_err(|e| Error::io("emulator: spawn thread", e))?;
+        let tid = tid_rx
+            .recv()
+            .map_err(|_| Error::io("emulator: start thread", io::Error::other("it died")))?;
+        shared.tid.store(tid, Ordering::Relaxed);
         Ok(Emulator {
             shared,
             thread: Some(thread),
@@ -239,6 +260,15 @@ impl Emulator {
         }
     }
 
+    /// How late packets were released relative to their deadlines, in nanoseconds, since the
+    /// last call (or the start); the histogram restarts empty.
+    pub fn take_lateness(&self) -> Histogram<u64> {
+        std::mem::replace(
+            &mut *self.shared.lateness.lock().expect("lateness"),
+            new_lateness(),
+        )
+    }
+
     /// The emulator thread's id (for its CPU time in `/proc/self/task/TID/stat`), once running.
     pub fn thread_id(&self) -> Option<i32> {
         match self.shared.tid.load(Ordering::Relaxed) {
@@ -270,6 +300,17 @@ impl Drop for Emulator {
     }
 }
 
+/// When a packet that arrived at `now` leaves: after `delay` shifted by the jitter (`sample`
+/// is uniform in `0..=2 × jitter`, so the shift is uniform in `±jitter`), but never before the
+/// previous packet of its link and direction (`last`), so a link never reorders.
+fn release_time(now: u64, delay: u64, jitter: u64, sample: u64, last: u64) -> u64 {
+    (now + delay + sample).saturating_sub(jitter).max(last)
+}
+
+fn new_lateness() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 2).expect("valid histogram bounds")
+}
+
 // === the thread ===
 
 struct Worker {
@@ -296,9 +337,6 @@ struct Worker {
 
 impl Worker {
     fn run(&mut self) {
-        self.shared
-            .tid
-            .store(nix::unistd::gettid().as_raw(), Ordering::Relaxed);
         // Timer slack would let the kernel fire our timer up to 50 µs late to batch wakeups.
         if let Err(e) = nix::sys::prctl::set_timerslack(1) {
             tracing::debug!(error = %e, "emulator: cannot lower timer slack");
@@ -376,7 +414,9 @@ impl Worker {
                 Ok(len) => len,
                 Err(e) => {
                     self.queue.recycle(buf);
-                    if e.kind() != io::ErrorKind::WouldBlock && e.kind() != io::ErrorKind::Interrupted {
+                    if e.kind() != io::ErrorKind::WouldBlock
+                        && e.kind() != io::ErrorKind::Interrupted
+                    {
                         tracing::warn!(error = %e, host = src, "emulator: TUN read failed");
                     }
                     return;
@@ -418,22 +458,26 @@ impl Worker {
         let l = &self.shared.links[link];
         let delay = l.delay_ns.load(Ordering::Relaxed);
         let jitter = l.jitter_ns.load(Ordering::Relaxed);
-        let held = if jitter == 0 {
-            delay
+        let sample = if jitter == 0 {
+            0
         } else {
-            let j = self.rng.random_range(0..=2 * jitter);
-            (delay + j).saturating_sub(jitter)
+            self.rng.random_range(0..=2 * jitter)
         };
         let dir = usize::from(self.link_a[link] == src);
         let last = &mut self.last_deadline[link * 2 + dir];
-        let deadline = (now + held).max(*last);
-        *last = deadline;
-        deadline
+        *last = release_time(now, delay, jitter, sample, *last);
+        *last
     }
 
     fn release(&mut self, now: u64) {
-        let c = &self.shared.counters;
+        if self.queue.next_deadline().is_none_or(|d| d > now) {
+            return;
+        }
+        let shared = self.shared.clone();
+        let c = &shared.counters;
+        let mut lateness = shared.lateness.lock().expect("lateness");
         while let Some(due) = self.queue.pop_due(now) {
+            lateness.saturating_record(mono_ns().saturating_sub(due.deadline).max(1));
             let sent = match self.devices[due.dst as usize].as_ref() {
                 Some(dev) => dev.send(self.queue.packet(due.buf)).is_ok(),
                 None => false,
@@ -468,5 +512,38 @@ impl Worker {
             Ok(()) => self.armed = next,
             Err(e) => tracing::error!(error = %e, "emulator: cannot set its timer"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_is_the_delay_shifted_by_jitter() {
+        assert_eq!(release_time(1_000, 500, 0, 0, 0), 1_500);
+        assert_eq!(release_time(1_000, 500, 100, 0, 0), 1_400);
+        assert_eq!(release_time(1_000, 500, 100, 200, 0), 1_600);
+    }
+
+    #[test]
+    fn jitter_never_reorders_a_link() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let (delay, jitter) = (10_000_000, 5_000_000);
+        let mut last = 0;
+        for i in 0..10_000u64 {
+            let now = i * 100_000; // 10,000 packets/s
+            let t = release_time(now, delay, jitter, rng.random_range(0..=2 * jitter), last);
+            assert!(t >= last, "packet {i} would overtake its predecessor");
+            assert!(t >= now + delay - jitter);
+            last = t;
+        }
+    }
+
+    #[test]
+    fn a_shorter_delay_does_not_overtake_packets_in_flight() {
+        let before = release_time(0, 100, 0, 0, 0);
+        assert_eq!(release_time(10, 5, 0, 0, before), before);
+        assert_eq!(release_time(200, 5, 0, 0, before), 205);
     }
 }

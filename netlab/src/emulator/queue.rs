@@ -30,12 +30,14 @@ pub struct Due {
     pub buf: u32,
     /// Destination host index.
     pub dst: u32,
+    /// When it was due.
+    pub deadline: u64,
 }
 
 /// Packets in flight, ordered by release time.
 pub struct DelayQueue {
     heap: BinaryHeap<Reverse<Entry>>,
-    bufs: Vec<Box<[u8; BUF_LEN]>>,
+    bufs: Vec<Vec<u8>>,
     lens: Vec<u16>,
     free: Vec<u32>,
     seq: u64,
@@ -64,13 +66,13 @@ impl DelayQueue {
         if self.bufs.len() >= self.capacity {
             return None;
         }
-        self.bufs.push(Box::new([0; BUF_LEN]));
+        self.bufs.push(vec![0; BUF_LEN]);
         self.lens.push(0);
         Some((self.bufs.len() - 1) as u32)
     }
 
     /// The bytes of a buffer, to read into.
-    pub fn buffer_mut(&mut self, buf: u32) -> &mut [u8; BUF_LEN] {
+    pub fn buffer_mut(&mut self, buf: u32) -> &mut [u8] {
         &mut self.bufs[buf as usize]
     }
 
@@ -100,6 +102,7 @@ impl DelayQueue {
         Some(Due {
             buf: e.buf,
             dst: e.dst,
+            deadline: e.deadline,
         })
     }
 
