@@ -309,7 +309,24 @@ impl Lab {
             )?;
             ip_in(
                 &h.namespace,
-                &["link", "set", iface::TUN, "txqueuelen", "1000", "up"],
+                &["link", "set", iface::TUN, "txqueuelen", "10000", "up"],
+            )?;
+            // No queueing discipline on the way in: with one (pfifo_fast by default), a busy
+            // machine can defer the hand-over to the TUN device to a softirq thread of
+            // ordinary priority, milliseconds late. `txqueuelen` above sizes the device's own
+            // ring, which the emulator drains.
+            cmd::run(
+                "tc",
+                [
+                    "-n",
+                    &h.namespace,
+                    "qdisc",
+                    "replace",
+                    "dev",
+                    iface::TUN,
+                    "root",
+                    "noqueue",
+                ],
             )?;
             let src = h.addr.to_string();
             for p in peers {

@@ -390,6 +390,8 @@ fn thread_cpu(tid: i32) -> Option<Duration> {
 }
 
 fn machine() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
@@ -403,7 +405,11 @@ fn machine() -> String {
                 .map(|s| s.trim().to_string())
         })
         .unwrap_or_default();
-    format!("{cores} cores ({cpu}), Linux {}", kernel.trim())
+    format!(
+        "{cores} cores ({cpu}), Linux {}, load average {} at the start",
+        kernel.trim(),
+        load.join(" ")
+    )
 }
 
 // === impl MeasureReport ===
