@@ -6,6 +6,7 @@ set -euo pipefail
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 && command -v bridge >/dev/null 2>&1 || need_apt+=(iproute2) # netlab
 
 if ((${#need_apt[@]})); then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -308,9 +308,9 @@ impl Drop for LabProcess {
         if let Err(e) = self.tracked.stop(Duration::from_secs(2)) {
             tracing::warn!(host = %self.tracked.host, label = %self.tracked.label, error = %e, "could not stop a lab process");
         }
-        for f in self.forwarders.drain(..) {
-            let _ = f.join();
-        }
+        // The output forwarders end when the last writer of their pipe exits; they are not
+        // joined, since a daemon the process started may hold the pipe until the lab's teardown.
+        self.forwarders.clear();
     }
 }
 
@@ -351,8 +351,8 @@ impl Tracked {
 
     pub(crate) fn stop(&self, grace: Duration) -> Result<ExitStatus, Error> {
         if let Some(s) = self.try_wait()? {
-            // The leader exited; members of its group may live on.
-            let _ = killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
+            // Exited (and reaped) earlier: its process id may be reused by now, so no signal;
+            // whatever it left in its namespace, the lab's teardown kills.
             return Ok(s);
         }
         self.signal(Signal::SIGTERM);

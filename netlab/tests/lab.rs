@@ -371,3 +371,9 @@ fn jitter_varies_round_trips_within_its_bounds() {
     );
     lab.teardown().unwrap();
 }
+
+#[test]
+fn a_lab_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Lab>();
+}
