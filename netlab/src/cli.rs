@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use mulambda_netlab::measure::{MeasureOptions, run_measurement};
-use mulambda_netlab::names::{DEFAULT_PREFIX, DEFAULT_STATE_DIR, ENV_PREFIX, ENV_STATE_DIR};
+use mulambda_netlab::names::{
+    DEFAULT_PREFIX, DEFAULT_STATE_DIR, ENV_EMULATOR_PRIORITY, ENV_PREFIX, ENV_STATE_DIR,
+};
 use mulambda_netlab::{LabCommand, LabOptions, Naming, Output, Topology, privilege, state};
 
 /// mulambda's network lab: hosts as network namespaces with emulated link delay.
@@ -33,7 +35,7 @@ struct Global {
     state_dir: PathBuf,
     /// Real-time priority (SCHED_FIFO) of the emulator thread, 1–99; 0 leaves it an
     /// ordinary thread.
-    #[arg(long, global = true, env = "MULAMBDA_NETLAB_EMULATOR_PRIORITY", default_value_t = 10,
+    #[arg(long, global = true, env = ENV_EMULATOR_PRIORITY, default_value_t = 10,
           value_parser = clap::value_parser!(u8).range(0..=99))]
     emulator_priority: u8,
 }
@@ -82,7 +84,8 @@ struct MeasureArgs {
     /// One-way delays of the measured links, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "10ms,30ms", value_parser = parse_duration)]
     delays: Vec<Duration>,
-    /// Packets per second sent in total (spread evenly over the links and the baseline).
+    /// Packets per second through the emulator, spread evenly over the delayed links; the
+    /// bridge baseline gets the same per-link rate on top.
     #[arg(long, default_value_t = 2000)]
     rate: u32,
     /// How long to send (after the warm-up).
@@ -91,7 +94,7 @@ struct MeasureArgs {
     /// Sent but not counted, first.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     warmup: Duration,
-    /// UDP payload size in bytes (at least 24: sequence, link, timestamp).
+    /// UDP payload size in bytes, 24 (sequence, path, timestamp) to 1400.
     #[arg(long, default_value_t = 100)]
     size: usize,
     /// Real-time priority (1–99) for the measurement's sender and receivers too, so the

@@ -286,10 +286,14 @@ impl Lab {
                 .topology
                 .links
                 .iter()
-                .filter_map(|l| match i {
-                    _ if l.client == i => Some(l.node),
-                    _ if l.node == i => Some(l.client),
-                    _ => None,
+                .filter_map(|l| {
+                    if l.client == i {
+                        Some(l.node)
+                    } else if l.node == i {
+                        Some(l.client)
+                    } else {
+                        None
+                    }
                 })
                 .collect();
             if peers.is_empty() {

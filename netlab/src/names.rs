@@ -15,6 +15,9 @@ pub const ENV_PREFIX: &str = "MULAMBDA_NETLAB_PREFIX";
 /// Environment variable that sets the directory of the labs' lock files.
 pub const ENV_STATE_DIR: &str = "MULAMBDA_NETLAB_STATE_DIR";
 
+/// Environment variable that sets the emulator thread's real-time priority in the binary.
+pub const ENV_EMULATOR_PRIORITY: &str = "MULAMBDA_NETLAB_EMULATOR_PRIORITY";
+
 /// Where lock files live unless [`ENV_STATE_DIR`] says otherwise: a tmpfs, so a reboot (which
 /// also removes every namespace) forgets them too.
 pub const DEFAULT_STATE_DIR: &str = "/run/mulambda-netlab";
