@@ -66,6 +66,10 @@ enum Command {
         /// by name and lock, not by id).
         #[arg(long, required = true)]
         all: bool,
+        /// Also remove leftovers of dead labs with other prefixes (e.g. killed test runs, which
+        /// use prefixes of their own), found through their lock files.
+        #[arg(long)]
+        every_prefix: bool,
     },
     /// List running labs and leftovers.
     Status,
@@ -244,32 +248,51 @@ impl Cli {
                     }
                 })
             }
-            Command::Down { all: _ } => {
+            Command::Down {
+                all: _,
+                every_prefix,
+            } => {
                 privilege::require_root()?;
-                let r = state::down(&self.global.prefix, &self.global.state_dir)?;
-                for ns in &r.namespaces {
-                    println!("removed namespace {ns}");
+                let mut namings = vec![self.global.prefix.clone()];
+                if *every_prefix {
+                    for n in state::dead_namings(&self.global.state_dir)? {
+                        if !namings.contains(&n) {
+                            namings.push(n);
+                        }
+                    }
                 }
-                for dst in &r.routes {
-                    println!(
-                        "removed route unreachable {dst} proto {}",
-                        state::ROUTE_PROTO
-                    );
+                let mut problems = Vec::new();
+                let mut removed = 0;
+                let mut live = Vec::new();
+                for naming in &namings {
+                    let r = state::down(naming, &self.global.state_dir)?;
+                    for ns in &r.namespaces {
+                        println!("removed namespace {ns}");
+                    }
+                    for dst in &r.routes {
+                        println!(
+                            "removed route unreachable {dst} proto {}",
+                            state::ROUTE_PROTO
+                        );
+                    }
+                    for p in &r.lock_files {
+                        println!("removed lock file {}", p.display());
+                    }
+                    if !r.killed.is_empty() {
+                        println!("killed processes {:?}", r.killed);
+                    }
+                    removed += r.namespaces.len() + r.routes.len() + r.lock_files.len();
+                    problems.extend(r.problems);
+                    live = r.live;
                 }
-                for p in &r.lock_files {
-                    println!("removed lock file {}", p.display());
-                }
-                if !r.killed.is_empty() {
-                    println!("killed processes {:?}", r.killed);
-                }
-                for l in &r.live {
+                for l in &live {
                     println!("left running: {}", describe_live(l));
                 }
-                if r.namespaces.is_empty() && r.routes.is_empty() && r.lock_files.is_empty() {
+                if removed == 0 {
                     println!("nothing left behind");
                 }
-                if !r.problems.is_empty() {
-                    bail!("could not remove everything: {}", r.problems.join("; "));
+                if !problems.is_empty() {
+                    bail!("could not remove everything: {}", problems.join("; "));
                 }
                 Ok(ExitCode::SUCCESS)
             }

@@ -343,6 +343,38 @@ pub fn down(naming: &Naming, dir: &Path) -> Result<DownReport, Error> {
     Ok(report)
 }
 
+/// The naming prefixes of labs that left a lock file and are not running (e.g. test runs with
+/// prefixes of their own that were killed), for `down --all --every-prefix`.
+pub fn dead_namings(dir: &Path) -> Result<Vec<Naming>, Error> {
+    let _registry = lock_registry(dir)?;
+    let mut namings: Vec<Naming> = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(namings),
+        Err(e) => return Err(Error::io(format!("read {}", dir.display()), e)),
+    };
+    for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some((prefix, _)) = name.strip_suffix(".lock").and_then(|n| n.rsplit_once('-')) else {
+            continue;
+        };
+        let Ok(naming) = Naming::new(prefix) else {
+            continue;
+        };
+        let Ok(file) = OpenOptions::new().read(true).open(&path) else {
+            continue;
+        };
+        // Unlocked: its lab is gone.
+        if Flock::lock(file, FlockArg::LockExclusiveNonblock).is_ok() && !namings.contains(&naming)
+        {
+            namings.push(naming);
+        }
+    }
+    Ok(namings)
+}
+
 /// Kills (SIGKILL) every process inside a namespace and waits up to 2 s for them to go.
 /// Returns the killed pids.
 pub fn kill_all_in(ns: &str) -> Vec<i32> {

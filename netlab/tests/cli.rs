@@ -192,7 +192,11 @@ fn a_killed_run_is_named_by_the_next_start_and_removed_by_down() {
     let status = netlab(&naming).arg("status").output().unwrap();
     assert_eq!(status.status.code(), Some(3));
 
-    let out = netlab(&naming).args(["down", "--all"]).output().unwrap();
+    // `--every-prefix` from the default prefix finds this test's prefix through its lock file.
+    let out = Command::new(BIN)
+        .args(["down", "--all", "--every-prefix"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
