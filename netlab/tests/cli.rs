@@ -237,7 +237,7 @@ fn without_root_it_refuses_clearly() {
 }
 
 #[test]
-fn validate_names_the_bad_field() {
+fn validate_names_the_bad_field_and_accepts_the_shipped_topologies() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
     std::fs::write(
@@ -255,16 +255,22 @@ fn validate_names_the_bad_field() {
     assert!(stderr.contains("node[0].delay"), "{stderr}");
     assert!(stderr.contains("10 parsecs"), "{stderr}");
 
-    let reference = concat!(env!("CARGO_MANIFEST_DIR"), "/topologies/reference.toml");
-    let out = Command::new(BIN)
-        .arg("validate")
-        .arg(reference)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("4 delayed links"));
+    for (file, links) in [("reference.toml", 4), ("reversed.toml", 8)] {
+        let path = format!("{}/topologies/{file}", env!("CARGO_MANIFEST_DIR"));
+        let out = Command::new(BIN)
+            .arg("validate")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("{links} delayed links")),
+            "{stdout}"
+        );
+    }
 }
