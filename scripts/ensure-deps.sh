@@ -15,6 +15,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
 [ -f /usr/include/google/protobuf/wrappers.proto ] || need_apt+=(libprotobuf-dev)
+command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 && command -v bridge >/dev/null 2>&1 || need_apt+=(iproute2) # netlab
 
 if ((${#need_apt[@]})); then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
