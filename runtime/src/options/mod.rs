@@ -77,7 +77,10 @@ impl OptionError {
     /// Turns clap's refusal of a value into [`OptionError::Invalid`]; other errors stay
     /// [`OptionError::Cli`].
     pub fn from_clap(e: clap::Error, cmd: &Command) -> OptionError {
-        if e.kind() != ErrorKind::ValueValidation {
+        if !matches!(
+            e.kind(),
+            ErrorKind::ValueValidation | ErrorKind::InvalidValue
+        ) {
             return OptionError::Cli(e);
         }
         let (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) = (
@@ -95,10 +98,16 @@ impl OptionError {
         let Some(found) = find_long(cmd, long) else {
             return OptionError::Cli(e);
         };
-        let reason = std::error::Error::source(&e).map_or_else(
-            || "refused".to_string(),
-            |s| s.to_string().trim_end().to_string(),
-        );
+        let reason = match (
+            std::error::Error::source(&e),
+            e.get(ContextKind::ValidValue),
+        ) {
+            (Some(s), _) => s.to_string().trim_end().to_string(),
+            (None, Some(ContextValue::Strings(valid))) => {
+                format!("expected one of: {}", valid.join(", "))
+            }
+            _ => "refused".to_string(),
+        };
         let value = value.clone();
         invalid(found, &value, reason)
     }
@@ -156,6 +165,9 @@ mod tests {
         /// A duration.
         #[arg(long, env = "MULAMBDA_TEST_WAIT", default_value = "1s", value_parser = parse::positive_duration)]
         wait: Duration,
+        /// A choice.
+        #[arg(long, env = "MULAMBDA_TEST_MODE", default_value = "a")]
+        mode: Mode,
         /// A secret URL.
         #[arg(long, env = "MULAMBDA_TEST_URL", hide_env_values = true, value_parser = parse::store_url)]
         url: Option<String>,
@@ -179,6 +191,23 @@ mod tests {
         assert_eq!(
             e,
             "invalid --wait (MULAMBDA_TEST_WAIT) \"2s\": must be shorter"
+        );
+    }
+
+    #[derive(Debug, Clone, Copy, clap::ValueEnum)]
+    enum Mode {
+        A,
+        B,
+    }
+
+    #[test]
+    fn refused_choices_list_the_choices() {
+        let e = parse_args::<Cli, _, _>(["t", "--mode", "c"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "invalid --mode (MULAMBDA_TEST_MODE) \"c\": expected one of: a, b"
         );
     }
 
