@@ -191,7 +191,7 @@ impl Config {
                 "must not exceed --max-timeout",
             ));
         }
-        let url = a.store.required_url::<Args>()?;
+        let url = a.store.required_url()?;
         let probe_addr = a.probe_addr.or_else(|| {
             let ip = a.pod.pod_ip?;
             Some(Endpoint::from(SocketAddr::new(ip, a.admin_listen.port())))
