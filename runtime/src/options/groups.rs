@@ -101,10 +101,10 @@ fn trait_value(text: &str) -> Result<TraitValue, String> {
 
 impl StoreArgs {
     /// The store URL, required by processes that connect (the controller only passes it on).
-    pub fn required_url<P: clap::CommandFactory>(&self) -> Result<String, super::OptionError> {
+    pub fn required_url(&self) -> Result<String, super::OptionError> {
         self.store_url
             .clone()
-            .ok_or_else(|| super::OptionError::of::<P>("store-url", "", "required"))
+            .ok_or_else(|| super::OptionError::of::<StoreArgs>("store-url", "", "required"))
     }
 
     /// The store client's configuration.

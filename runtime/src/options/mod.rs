@@ -13,7 +13,7 @@ pub mod parse;
 use std::ffi::OsString;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Command, CommandFactory, Parser};
+use clap::{Command, Parser};
 
 pub use groups::{LeaseArgs, LogArgs, PodArgs, StoreArgs, TraitArgs};
 
@@ -55,14 +55,15 @@ where
 // === impl OptionError ===
 
 impl OptionError {
-    /// A refused value of the flag `--{option}` of command line `P` (checks across options,
-    /// made after parsing). The variable's name comes from the flag's definition.
-    pub fn of<P: CommandFactory>(
+    /// A refused value of the flag `--{option}` of the options `P` (a command line or a group
+    /// of it; for checks across options, made after parsing). The variable's name comes from
+    /// the flag's definition.
+    pub fn of<P: clap::Args>(
         option: &str,
         value: impl AsRef<str>,
         reason: impl std::fmt::Display,
     ) -> OptionError {
-        let cmd = P::command();
+        let cmd = P::augment_args(Command::new("options"));
         match find_long(&cmd, option) {
             Some(arg) => invalid(arg, value.as_ref(), reason.to_string()),
             None => OptionError::Invalid {
