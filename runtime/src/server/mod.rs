@@ -60,20 +60,24 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// An application listener: many kept-alive connections, heads of TF Serving calls (small).
+    /// An application listener: the application's kept-alive connections, heads of TF Serving
+    /// calls (small). Caps are sized so that both of a proxy's listeners full of half-sent
+    /// heads stay under 32 MiB of resident memory (about 22 KiB a connection: hyper's read and
+    /// write buffers and the connection's task; `bench header-flood` in BENCHMARKS.md).
     pub const APP: Limits = Limits {
-        max_connections: 1024,
+        max_connections: 512,
         header_read_timeout: Duration::from_secs(30),
         max_header_bytes: 16 * 1024,
         drain_timeout: Duration::from_secs(10),
     };
 
     /// An admin listener: probes from every companion whose model a client may use (one
-    /// kept-alive connection each), scrapes and kubelet probes.
+    /// kept-alive connection each), scrapes and kubelet probes — all small `GET`s, so the
+    /// smallest head buffer hyper allows.
     pub const ADMIN: Limits = Limits {
-        max_connections: 1024,
+        max_connections: 512,
         header_read_timeout: Duration::from_secs(10),
-        max_header_bytes: 16 * 1024,
+        max_header_bytes: MIN_HEADER_BYTES,
         drain_timeout: Duration::from_secs(1),
     };
 }
