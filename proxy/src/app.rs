@@ -110,6 +110,8 @@ async fn serve(
     request_id: &HeaderValue,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = req.into_parts();
+    // The plan borrows the path and the pinned model name, which must outlive `parts` (consumed
+    // by forwarding); the pin is taken out of the headers so it is not forwarded.
     let uri = parts.uri.clone();
     let pinned = parts.headers.remove(&names::MODEL);
     let plan = match Plan::new(state, &parts, &uri, pinned.as_ref()) {
