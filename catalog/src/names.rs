@@ -11,6 +11,10 @@ pub mod env {
     pub const STORE_URL: &str = "MULAMBDA_STORE_URL";
     /// Key prefix (namespace) in the store; lets several installations share one store.
     pub const STORE_PREFIX: &str = "MULAMBDA_STORE_PREFIX";
+    /// Deadline of one store call (proxy and companion).
+    pub const STORE_TIMEOUT: &str = "MULAMBDA_STORE_TIMEOUT";
+    /// Lease heartbeat of a registration; the lease lasts three heartbeats (proxy and companion).
+    pub const HEARTBEAT: &str = "MULAMBDA_HEARTBEAT";
     /// Log filter in `tracing_subscriber::EnvFilter` syntax.
     pub const LOG: &str = "MULAMBDA_LOG";
     /// Address of the proxy's application listener (TF Serving REST), e.g. `127.0.0.1:8501`.

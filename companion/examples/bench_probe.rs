@@ -21,11 +21,11 @@ use clap::Parser;
 use mulambda_catalog::{
     Client, Criteria, Endpoint, Id, ModelTraits, SoftCriteria, Store, StoreConfig,
 };
-use mulambda_companion::config::parse_duration;
 use mulambda_companion::probe::{Prober, Smoother};
 use mulambda_companion::publish::Publisher;
 use mulambda_companion::round::ProbeLoop;
 use mulambda_companion::{Metrics, ProbeConfig};
+use mulambda_runtime::parse::duration as parse_duration;
 
 /// One probe round over many clients: wall and CPU time.
 #[derive(Debug, Parser)]

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use mulambda_catalog::{Executor, Id, LeaseConfig, Store, StoreConfig, StoreError};
-use tokio::net::TcpListener;
+use hyper::service::service_fn;
+use mulambda_catalog::{Executor, Id, LeaseConfig, Store, StoreError};
+use mulambda_runtime::server::BindError;
+use mulambda_runtime::{Component, Limits, Listener};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -19,7 +21,15 @@ use crate::publish::Publisher;
 use crate::readiness::{ReadinessLoop, TfServing};
 use crate::registration::{RecordHandle, Registration, executor_record};
 use crate::round::ProbeLoop;
-use crate::shutdown::ShutdownReport;
+
+/// What [`Companion::shutdown`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ShutdownReport {
+    /// Latency entries removed from clients' rows.
+    pub latency_entries_removed: usize,
+    /// Whether removing the latency entries failed (they then expire by their TTL).
+    pub latency_removal_failed: bool,
+}
 
 /// Why the companion could not start.
 #[derive(Debug, thiserror::Error)]
@@ -28,13 +38,8 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The admin listener could not be bound.
-    #[error("cannot listen on {addr} (--admin-listen): {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The cause.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// The TF Serving URL cannot be used.
     #[error("TF Serving URL: {0}")]
     TfServing(String),
@@ -62,25 +67,14 @@ impl Companion {
     /// lease, and starts polling TF Serving and probing clients. The store may be down: the
     /// lease and the rounds retry by themselves.
     pub async fn start(config: Config) -> Result<Companion, StartError> {
-        let mut store_config =
-            StoreConfig::new(config.store_url.clone()).with_prefix(config.store_prefix.clone());
-        store_config.call_timeout = config.store_timeout;
-        let store = Store::new(store_config)?;
-        let listener = TcpListener::bind(config.admin_listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.admin_listen,
-                source,
-            })?;
-        let admin_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.admin_listen,
-            source,
-        })?;
+        let store = Store::new(config.store.clone())?;
+        let listener = Listener::bind("admin-listen", config.admin_listen, Limits::ADMIN).await?;
+        let admin_addr = listener.local_addr();
         let tfserving = TfServing::new(
-            &config.tfserving_url,
+            &config.readiness.tfserving_url,
             &config.model_name,
             config.model_version,
-            config.readiness_timeout,
+            config.readiness.timeout,
         )
         .map_err(StartError::TfServing)?;
 
@@ -105,7 +99,7 @@ impl Companion {
         let readiness = ReadinessLoop {
             tfserving,
             traits: config.traits.clone(),
-            interval: config.readiness_interval,
+            interval: config.readiness.interval,
             record: record.clone(),
             metrics: metrics.clone(),
             ready: model_ready.clone(),
@@ -118,14 +112,26 @@ impl Companion {
             publisher: Publisher::new(store.clone(), config.executor_id.clone(), config.row_ttl),
             metrics: metrics.clone(),
         };
-        let admin_state = AdminState {
+        let admin_state = Arc::new(AdminState {
             metrics: metrics.clone(),
             model_ready: model_ready.clone(),
             lease: registration.state(),
-        };
+        });
+        let admin_task = listener.serve(
+            move |_peer| {
+                let state = Arc::clone(&admin_state);
+                service_fn(move |req| {
+                    let resp = admin::handle(&req, &state);
+                    async move { Ok::<_, std::convert::Infallible>(resp) }
+                })
+            },
+            cancel.clone(),
+        );
         let tasks = vec![
             tokio::spawn(readiness.run(cancel.clone())),
-            tokio::spawn(admin::serve(listener, admin_state, cancel.clone())),
+            tokio::spawn(async move {
+                admin_task.await;
+            }),
             tokio::spawn(count_lease_failures(
                 registration.state(),
                 metrics.clone(),
@@ -209,19 +215,27 @@ impl Companion {
     }
 }
 
-/// Runs a companion until SIGTERM or SIGINT, then shuts it down.
-pub async fn run(config: Config) -> Result<ShutdownReport, StartError> {
-    run_until(config, crate::shutdown::wait_for_signal()).await
+impl Component for Companion {
+    type Config = Config;
+    type Report = ShutdownReport;
+    type Error = StartError;
+
+    async fn start(config: Config) -> Result<Companion, StartError> {
+        Companion::start(config).await
+    }
+
+    async fn shutdown(self) -> ShutdownReport {
+        Companion::shutdown(self).await
+    }
 }
 
-/// Runs a companion until `stop` completes, then shuts it down.
-pub async fn run_until(
+/// Starts a companion, waits for `signal` (e.g. [`mulambda_runtime::signal::shutdown`]), then
+/// shuts it down in order.
+pub async fn run(
     config: Config,
-    stop: impl Future<Output = ()>,
+    signal: impl Future<Output = ()>,
 ) -> Result<ShutdownReport, StartError> {
-    let companion = Companion::start(config).await?;
-    stop.await;
-    Ok(companion.shutdown().await)
+    mulambda_runtime::run::<Companion>(config, signal).await
 }
 
 /// Mirrors the lease's failed writes into `mulambda_companion_store_errors_total`.

@@ -7,10 +7,12 @@
 //! - [`probe`], [`round`], [`publish`]: every interval, measures the round-trip time to each
 //!   client whose hard criteria match, and publishes all figures of a round in one write.
 //! - [`admin`]: `/metrics`, `/live`, `/ready`; [`metrics`]: the `mulambda_companion_*` metrics.
-//! - [`shutdown`]: on SIGTERM/SIGINT, deregister at once and remove the latency entries.
+//! - On SIGTERM/SIGINT: deregister at once and remove the latency entries
+//!   ([`Companion::shutdown`]).
 //!
 //! Entry points: [`Config::try_parse_from`] (or [`config::Args`] with clap), then
-//! [`Companion::start`] … [`Companion::shutdown`], or [`run`] which waits for a signal.
+//! [`Companion::start`] … [`Companion::shutdown`] (a [`mulambda_runtime::Component`]), or
+//! [`run`] which waits for a signal future.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -23,10 +25,9 @@ pub mod publish;
 pub mod readiness;
 pub mod registration;
 pub mod round;
-pub mod shutdown;
 pub mod signature;
 
-pub use companion::{Companion, StartError, run, run_until};
-pub use config::{Config, ConfigError, ProbeConfig};
+pub use companion::{Companion, ShutdownReport, StartError, run};
+pub use config::Config;
 pub use metrics::Metrics;
-pub use shutdown::ShutdownReport;
+pub use probe::ProbeConfig;

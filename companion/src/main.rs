@@ -3,31 +3,14 @@
 
 use std::process::ExitCode;
 
-use mulambda_catalog::names::env;
-use mulambda_companion::{Config, ConfigError};
-use tracing_subscriber::EnvFilter;
+use mulambda_companion::{Companion, Config};
+use mulambda_runtime::Threads;
 
 /// A single-threaded runtime: the companion's work is light and mostly waiting, and one thread
-/// costs about a third of the CPU of the multi-threaded runtime for the same probe round
-/// (no cross-thread wake-ups; see docs/companion-bench.md).
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
-    let filter = EnvFilter::try_from_env(env::LOG).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    let config = match Config::try_parse_from(std::env::args_os()) {
-        Ok(c) => c,
-        // --help, --version and parse errors print themselves and exit with clap's code.
-        Err(ConfigError::Cli(e)) => e.exit(),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match mulambda_companion::run(config).await {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+/// costs about a third of the CPU of the multi-threaded runtime for the same probe round (no
+/// cross-thread wake-ups; see "Companion: one probe round over 1,000 clients" in BENCHMARKS.md).
+fn main() -> ExitCode {
+    let config = Config::try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    let log = config.log.clone();
+    mulambda_runtime::main::<Companion>(config, &log, Threads::Current)
 }

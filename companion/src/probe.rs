@@ -22,11 +22,125 @@ use mulambda_catalog::{Endpoint, Id};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::config::ProbeConfig;
+use mulambda_runtime::OptionError;
+use mulambda_runtime::parse::{self, Blankable};
+
 use crate::fetch::{self, HttpClient};
 
 /// Largest `/probe` body read (the proxy answers a few bytes).
 const MAX_PROBE_BODY: usize = 4096;
+
+/// How clients are probed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeConfig {
+    /// Time between round starts.
+    pub interval: Duration,
+    /// Window over which a round's probes start.
+    pub spread: Duration,
+    /// Timed samples per client.
+    pub samples: u32,
+    /// Deadline of one request.
+    pub timeout: Duration,
+    /// Clients probed at the same time.
+    pub concurrency: usize,
+    /// EWMA weight of the newest round, in (0, 1].
+    pub ewma_alpha: f64,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> ProbeConfig {
+        ProbeConfig {
+            interval: Duration::from_secs(5),
+            spread: Duration::from_millis(2500),
+            samples: 3,
+            timeout: Duration::from_secs(1),
+            concurrency: 64,
+            ewma_alpha: 0.5,
+        }
+    }
+}
+
+/// The probing options on the command line.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ProbeArgs {
+    /// Time between the starts of two probe rounds.
+    #[arg(long, env = "MULAMBDA_PROBE_INTERVAL", default_value = "5s", value_name = "DURATION",
+          value_parser = parse::positive_duration)]
+    probe_interval: Duration,
+
+    /// Window at the start of a round over which client probes are spread
+    /// [default: half the probe interval].
+    #[arg(long, env = "MULAMBDA_PROBE_SPREAD", value_name = "DURATION", default_value = "",
+          hide_default_value = true, value_parser = parse::blank_or(parse::duration))]
+    probe_spread: Blankable<Duration>,
+
+    /// Timed samples per client per round (after one untimed warm-up request).
+    #[arg(long, env = "MULAMBDA_PROBE_SAMPLES", default_value = "3", value_name = "N",
+          value_parser = parse::whole_in(1u32..=100))]
+    probe_samples: u32,
+
+    /// Deadline of one probe request; a client none of whose samples answer in time is
+    /// published as unreachable.
+    #[arg(long, env = "MULAMBDA_PROBE_TIMEOUT", default_value = "1s", value_name = "DURATION",
+          value_parser = parse::positive_duration)]
+    probe_timeout: Duration,
+
+    /// How many clients are probed at the same time.
+    #[arg(long, env = "MULAMBDA_PROBE_CONCURRENCY", default_value = "64", value_name = "N",
+          value_parser = parse::whole_in(1usize..=10_000))]
+    probe_concurrency: usize,
+
+    /// Weight of the newest round's median in the per-client moving average, in (0, 1];
+    /// 1 publishes each round's median as is.
+    #[arg(long, env = "MULAMBDA_PROBE_EWMA_ALPHA", default_value = "0.5", value_name = "X",
+          value_parser = ewma_alpha)]
+    probe_ewma_alpha: f64,
+
+    /// Lifetime of a latency row after its last write [default: three probe intervals].
+    #[arg(long, env = "MULAMBDA_ROW_TTL", value_name = "DURATION", default_value = "",
+          hide_default_value = true, value_parser = parse::blank_or(parse::positive_duration))]
+    row_ttl: Blankable<Duration>,
+}
+
+fn ewma_alpha(text: &str) -> Result<f64, String> {
+    (text.trim().parse::<f64>().ok())
+        .filter(|x| *x > 0.0 && *x <= 1.0)
+        .ok_or_else(|| "must be a number in (0, 1]".to_string())
+}
+
+// === impl ProbeArgs ===
+
+impl ProbeArgs {
+    /// The probing configuration and the latency rows' lifetime, checked against each other.
+    pub fn config(self) -> Result<(ProbeConfig, Duration), OptionError> {
+        let interval = self.probe_interval;
+        let spread = self.probe_spread.unwrap_or(interval / 2);
+        if spread >= interval {
+            return Err(OptionError::of::<ProbeArgs>(
+                "probe-spread",
+                format!("{spread:?}"),
+                "must be shorter than --probe-interval",
+            ));
+        }
+        let row_ttl = self.row_ttl.unwrap_or(interval * 3);
+        if row_ttl <= interval {
+            return Err(OptionError::of::<ProbeArgs>(
+                "row-ttl",
+                format!("{row_ttl:?}"),
+                "must be longer than --probe-interval, or rows of live clients expire between rounds",
+            ));
+        }
+        let config = ProbeConfig {
+            interval,
+            spread,
+            samples: self.probe_samples,
+            timeout: self.probe_timeout,
+            concurrency: self.probe_concurrency,
+            ewma_alpha: self.probe_ewma_alpha,
+        };
+        Ok((config, row_ttl))
+    }
+}
 
 /// A client to probe.
 #[derive(Debug, Clone, PartialEq, Eq)]

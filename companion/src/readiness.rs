@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::{StatusCode, Uri};
+use mulambda_catalog::names::env;
 use mulambda_catalog::{ModelName, ModelTraits, SignatureSummary};
+use mulambda_runtime::parse;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +24,43 @@ use crate::signature;
 
 /// Largest status or metadata body read.
 const MAX_BODY: usize = 1 << 20;
+
+/// Where TF Serving is and how it is watched.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct ReadinessConfig {
+    /// TF Serving's REST base URL as the companion reaches it (plain http).
+    #[arg(long, env = env::TFSERVING_URL, default_value = "http://127.0.0.1:8501",
+          value_name = "URL", value_parser = base_url)]
+    pub tfserving_url: String,
+
+    /// How often TF Serving's model status is polled.
+    #[arg(long = "readiness-interval", env = "MULAMBDA_READINESS_INTERVAL", default_value = "1s",
+          value_name = "DURATION", value_parser = parse::positive_duration)]
+    pub interval: Duration,
+
+    /// Deadline of one TF Serving status or metadata call (a timeout = not ready).
+    #[arg(long = "readiness-timeout", env = "MULAMBDA_READINESS_TIMEOUT", default_value = "1s",
+          value_name = "DURATION", value_parser = parse::positive_duration)]
+    pub timeout: Duration,
+}
+
+/// Checks an `http://host:port[/path]` base URL and returns it without a trailing slash.
+fn base_url(text: &str) -> Result<String, String> {
+    let t = text.trim().trim_end_matches('/');
+    let uri: Uri = t
+        .parse()
+        .map_err(|e| format!("not a URL ({e}); expected http://host:port"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err("expected an http:// URL (TF Serving's REST port, plain HTTP)".into());
+    }
+    if uri.authority().is_none() {
+        return Err("expected http://host:port".into());
+    }
+    if uri.query().is_some() {
+        return Err("must not have a query".into());
+    }
+    Ok(t.to_string())
+}
 
 /// What one status poll found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use mulambda_companion::{Companion, run_until};
+use mulambda_companion::{Companion, run};
 use mulambda_testkit::RedisServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,7 +57,7 @@ async fn run_until_a_signal_then_deregister() {
         &["--heartbeat", "10s"],
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(run_until(config, async {
+    let running = tokio::spawn(run(config, async {
         let _ = stop_rx.await;
     }));
     wait_for("registered", SOON, || async {

@@ -16,7 +16,6 @@ pub mod admin;
 pub mod config;
 pub mod crd;
 pub mod executor;
-pub mod http_util;
 pub mod metrics;
 pub mod podspec;
 pub mod run;
@@ -24,5 +23,5 @@ pub mod tls;
 pub mod webhook;
 pub mod well_known;
 
-pub use config::{Config, ConfigError, Invocation};
+pub use config::{Config, Invocation};
 pub use crd::{ModelExecutor, ModelExecutorSpec, ModelExecutorStatus, crd_yaml};

@@ -8,8 +8,82 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use mulambda_catalog::names::env;
+use mulambda_runtime::parse::{self, Blankable};
+use mulambda_runtime::{OptionError, StoreArgs};
 
+use crate::executor::validate::is_dns_subdomain;
 use crate::well_known::NONROOT_UID;
+
+/// How the controller tells injected proxies and companions where the store is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreEnvArgs {
+    /// The URL (given to pods as a literal value, visible to whoever can read them) and prefix.
+    #[command(flatten)]
+    store: StoreArgs,
+
+    /// Name of a Secret, in each injected or executor pod's own namespace, whose key
+    /// (--store-url-secret-key) holds the store URL; takes precedence over --store-url.
+    #[arg(long, env = "MULAMBDA_STORE_URL_SECRET", value_name = "NAME", default_value = "",
+          hide_default_value = true, value_parser = parse::blank_or(secret_name))]
+    store_url_secret: Blankable<String>,
+
+    /// Key of --store-url-secret that holds the URL.
+    #[arg(long, env = "MULAMBDA_STORE_URL_SECRET_KEY", default_value = "url", value_name = "KEY",
+          value_parser = secret_key)]
+    store_url_secret_key: String,
+}
+
+fn secret_name(text: &str) -> Result<String, String> {
+    match text.trim() {
+        t if is_dns_subdomain(t) => Ok(t.to_string()),
+        _ => Err("must be the name of a Secret (a DNS subdomain)".into()),
+    }
+}
+
+fn secret_key(text: &str) -> Result<String, String> {
+    let key = text.trim();
+    let ok = !key.is_empty()
+        && key.len() <= 253
+        && (key.chars()).all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(key.to_string())
+    } else {
+        Err("must be a Secret key (A-Z a-z 0-9 - _ .)".into())
+    }
+}
+
+/// A container image reference (no spaces).
+pub fn image(text: &str) -> Result<String, String> {
+    match text.trim() {
+        t if t.is_empty() || t.chars().any(char::is_whitespace) => {
+            Err("must be an image reference without spaces".into())
+        }
+        t => Ok(t.to_string()),
+    }
+}
+
+// === impl StoreEnvArgs ===
+
+impl StoreEnvArgs {
+    /// The store environment of pods: the Secret reference when one is named, else the URL.
+    pub fn store_env(&self) -> Result<StoreEnv, OptionError> {
+        let url = match (&self.store_url_secret, &self.store.store_url) {
+            (Some(name), _) => StoreUrlSource::Secret {
+                name: name.clone(),
+                key: self.store_url_secret_key.clone(),
+            },
+            (None, Some(url)) => StoreUrlSource::Value(url.clone()),
+            (None, None) => {
+                let why = "required (or set --store-url-secret)";
+                return Err(OptionError::of::<StoreArgs>("store-url", "", why));
+            }
+        };
+        Ok(StoreEnv {
+            url,
+            prefix: self.store.store_prefix.clone(),
+        })
+    }
+}
 
 /// An environment variable with a literal value.
 pub fn env_value(name: &str, value: impl Into<String>) -> EnvVar {

@@ -1,5 +1,6 @@
 //! Wiring: the admin listener, the webhook (with its certificate watcher) and the reconciler,
-//! until a shutdown signal; then a graceful stop.
+//! until a shutdown signal; then a graceful stop. The controller is a
+//! [`mulambda_runtime::Component`] like the proxy and the companion.
 //!
 //! One replica: kube-runtime 5 ships no leader election, so the controller must not run twice
 //! (the Deployment uses `replicas: 1` and `strategy: Recreate`). Two replicas would not corrupt
@@ -12,21 +13,40 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::Context as _;
-use tokio::net::TcpListener;
+use hyper::service::service_fn;
+use mulambda_runtime::server::BindError;
+use mulambda_runtime::{Component, Limits, Listener};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminState};
-use crate::config::{Config, WebhookConfig};
+use crate::config::Config;
 use crate::executor::reconcile::{self, Context};
 use crate::metrics::Metrics;
-use crate::tls::ReloadingCert;
+use crate::tls::{ReloadingCert, TlsError};
 use crate::webhook::inject::InjectConfig;
-use crate::webhook::server::{self, WebhookState};
+use crate::webhook::server::{self, Tls, WebhookConfig, WebhookState};
 
 /// How long the tasks get to stop after the shutdown signal.
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why the controller could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The webhook certificate or key is unusable.
+    #[error("loading the webhook certificate: {0}")]
+    Certificate(#[from] TlsError),
+    /// rustls refused the TLS configuration.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    /// A listener could not be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// No Kubernetes API client could be made.
+    #[error("connecting to the Kubernetes API (in-cluster or kubeconfig): {0}")]
+    Kube(#[from] kube::Error),
+}
 
 /// A running webhook: HTTPS listener plus certificate watcher.
 pub struct RunningWebhook {
@@ -47,21 +67,34 @@ impl RunningWebhook {
         config: &WebhookConfig,
         inject: InjectConfig,
         metrics: Metrics,
-    ) -> anyhow::Result<RunningWebhook> {
-        let cert = ReloadingCert::load(&config.tls_cert, &config.tls_key)
-            .context("loading the webhook certificate")?;
-        let tls = cert.server_config().context("TLS configuration")?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding the webhook listener {}", config.listen))?;
-        let local_addr = listener.local_addr()?;
+    ) -> Result<RunningWebhook, StartError> {
+        let cert = ReloadingCert::load(&config.tls_cert, &config.tls_key)?;
+        let tls = Tls(TlsAcceptor::from(cert.server_config()?));
+        let listener = Listener::bind("webhook-listen", config.listen, server::LIMITS).await?;
+        let local_addr = listener.local_addr();
         let cancel = CancellationToken::new();
-        let state = WebhookState {
+        let state = Arc::new(WebhookState {
             config: Arc::new(inject),
             metrics,
-        };
+        });
+        let serve = listener.serve_with(
+            tls,
+            move |peer| {
+                let state = Arc::clone(&state);
+                service_fn(move |req| {
+                    let state = Arc::clone(&state);
+                    async move {
+                        let resp = server::handle(req, &state, peer.remote).await;
+                        Ok::<_, std::convert::Infallible>(resp)
+                    }
+                })
+            },
+            cancel.clone(),
+        );
         let tasks = vec![
-            tokio::spawn(server::serve(listener, tls, state, cancel.clone())),
+            tokio::spawn(async move {
+                serve.await;
+            }),
             tokio::spawn(Arc::clone(&cert).watch(config.reload_interval, cancel.clone())),
         ];
         tracing::info!(%local_addr, "webhook listening (HTTPS, POST /mutate)");
@@ -83,7 +116,7 @@ impl RunningWebhook {
 }
 
 /// The running controller.
-pub struct Running {
+pub struct Controller {
     /// Bound admin address.
     pub admin_addr: SocketAddr,
     /// Bound webhook address, when the webhook runs.
@@ -96,67 +129,78 @@ pub struct Running {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Starts the admin listener, the webhook and the reconciler (as configured) and marks the
-/// controller ready.
-pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let metrics = Metrics::new();
-    let ready = Arc::new(AtomicBool::new(false));
-    let cancel = CancellationToken::new();
-    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+// === impl Controller ===
 
-    let admin_listener = TcpListener::bind(config.admin_listen)
-        .await
-        .with_context(|| format!("binding the admin listener {}", config.admin_listen))?;
-    let admin_addr = admin_listener.local_addr()?;
-    tracing::info!(addr = %admin_addr, "admin listening (/metrics, /live, /ready)");
-    tasks.push(tokio::spawn(admin::serve(
-        admin_listener,
-        AdminState {
+impl Controller {
+    /// Starts the admin listener, the webhook and the reconciler (as configured) and marks the
+    /// controller ready.
+    pub async fn start(config: Config) -> Result<Controller, StartError> {
+        // kube's client and the webhook both use rustls with ring; make it the process default
+        // so no other provider is picked implicitly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let metrics = Metrics::new();
+        let ready = Arc::new(AtomicBool::new(false));
+        let cancel = CancellationToken::new();
+        let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+
+        let admin = Listener::bind("admin-listen", config.admin_listen, Limits::ADMIN).await?;
+        let admin_addr = admin.local_addr();
+        tracing::info!(addr = %admin_addr, "admin listening (/metrics, /live, /ready)");
+        let state = Arc::new(AdminState {
             metrics: metrics.clone(),
             ready: Arc::clone(&ready),
-        },
-        cancel.clone(),
-    )));
+        });
+        let serve = admin.serve(
+            move |_peer| {
+                let state = Arc::clone(&state);
+                service_fn(move |req| {
+                    let resp = admin::handle(&req, &state);
+                    async move { Ok::<_, std::convert::Infallible>(resp) }
+                })
+            },
+            cancel.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            serve.await;
+        }));
 
-    let webhook = match &config.webhook {
-        Some(w) => Some(RunningWebhook::start(w, config.inject.clone(), metrics.clone()).await?),
-        None => None,
-    };
+        let webhook = match &config.webhook {
+            Some(w) => {
+                Some(RunningWebhook::start(w, config.inject.clone(), metrics.clone()).await?)
+            }
+            None => None,
+        };
 
-    if config.reconciler {
-        let client = kube::Client::try_default()
-            .await
-            .context("connecting to the Kubernetes API (in-cluster or kubeconfig)")?;
-        let ctx = Arc::new(Context::new(
-            client,
-            config.executor.clone(),
-            metrics.clone(),
-            config.resync,
-        ));
-        tracing::info!("reconciler watching ModelExecutors in all namespaces");
-        tasks.push(tokio::spawn(reconcile::run(ctx, cancel.clone())));
+        if config.reconciler {
+            let client = kube::Client::try_default().await?;
+            let ctx = Arc::new(Context::new(
+                client,
+                config.executor.clone(),
+                metrics.clone(),
+                config.resync,
+            ));
+            tracing::info!("reconciler watching ModelExecutors in all namespaces");
+            tasks.push(tokio::spawn(reconcile::run(ctx, cancel.clone())));
+        }
+
+        ready.store(true, Ordering::Release);
+        Ok(Controller {
+            admin_addr,
+            webhook_addr: webhook.as_ref().map(|w| w.local_addr),
+            metrics,
+            ready,
+            webhook,
+            cancel,
+            tasks,
+        })
     }
 
-    ready.store(true, Ordering::Release);
-    Ok(Running {
-        admin_addr,
-        webhook_addr: webhook.as_ref().map(|w| w.local_addr),
-        metrics,
-        ready,
-        webhook,
-        cancel,
-        tasks,
-    })
-}
-
-// === impl Running ===
-
-impl Running {
     /// Stops: not ready, the webhook drains, the reconciler and the admin listener stop
     /// (bounded by a timeout).
     pub async fn shutdown(self) {
+        tracing::info!("shutting down");
         self.ready.store(false, Ordering::Release);
-        let Running {
+        let Controller {
             webhook,
             cancel,
             tasks,
@@ -177,34 +221,22 @@ impl Running {
     }
 }
 
-/// Runs everything until `shutdown` completes (e.g. [`signal`]), then stops gracefully.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let running = start(config).await?;
-    shutdown.await;
-    tracing::info!("shutting down");
-    running.shutdown().await;
-    Ok(())
+impl Component for Controller {
+    type Config = Config;
+    type Report = ();
+    type Error = StartError;
+
+    async fn start(config: Config) -> Result<Controller, StartError> {
+        Controller::start(config).await
+    }
+
+    async fn shutdown(self) {
+        Controller::shutdown(self).await
+    }
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+/// Starts the controller, waits for `signal` (e.g. [`mulambda_runtime::signal::shutdown`]), then
+/// shuts it down in order.
+pub async fn run(config: Config, signal: impl Future<Output = ()>) -> Result<(), StartError> {
+    mulambda_runtime::run::<Controller>(config, signal).await
 }

@@ -9,7 +9,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mulambda_controller::ModelExecutor;
-use serde::Deserialize;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mulambda-controller");
 
@@ -37,8 +36,7 @@ fn deploy_crd_yaml_is_the_generated_crd() {
 fn deploy_examples_are_valid_model_executors() {
     let text = std::fs::read_to_string(repo_file("deploy/examples/model-executors.yaml")).unwrap();
     let mut count = 0;
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let mex = ModelExecutor::deserialize(document).unwrap();
+    for mex in serde_saphyr::from_multiple::<ModelExecutor>(&text).unwrap() {
         mulambda_controller::executor::validate::validate(&mex).unwrap();
         count += 1;
     }

@@ -13,12 +13,12 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::Pod;
-use mulambda_controller::config::WebhookConfig;
 use mulambda_controller::metrics::Metrics;
 use mulambda_controller::podspec::{StoreEnv, StoreUrlSource};
 use mulambda_controller::run::RunningWebhook;
 use mulambda_controller::webhook::inject::{InjectConfig, Outcome};
 use mulambda_controller::webhook::review::AdmissionReviewResponse;
+use mulambda_controller::webhook::server::WebhookConfig;
 use mulambda_controller::webhook::sidecar::SidecarTemplate;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
@@ -96,14 +96,8 @@ impl Harness {
         }
     }
 
-    /// One request on a new TLS connection; returns the status, the body and the certificate
-    /// the server presented.
-    async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Vec<u8>,
-    ) -> (StatusCode, Vec<u8>, Vec<u8>) {
+    /// A new TLS connection to the webhook.
+    async fn connect(&self) -> tokio_rustls::client::TlsStream<TcpStream> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in &self.trusted {
             roots.add(cert.clone()).unwrap();
@@ -117,13 +111,24 @@ impl Harness {
         .with_no_client_auth();
         let connector = TlsConnector::from(Arc::new(config));
         let tcp = TcpStream::connect(self.webhook.local_addr).await.unwrap();
-        let tls = tokio::time::timeout(
+        tokio::time::timeout(
             TIMEOUT,
             connector.connect(ServerName::try_from("localhost").unwrap(), tcp),
         )
         .await
         .expect("handshake in time")
-        .expect("handshake");
+        .expect("handshake")
+    }
+
+    /// One request on a new TLS connection; returns the status, the body and the certificate
+    /// the server presented.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Vec<u8>, Vec<u8>) {
+        let tls = self.connect().await;
         let presented = tls.get_ref().1.peer_certificates().unwrap()[0]
             .as_ref()
             .to_vec();
@@ -506,5 +511,31 @@ async fn new_connections_see_a_replaced_certificate() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let response = h.review(&fixture("opted-in.json")).await;
     assert!(response.response.allowed);
+    h.webhook.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_http_over_tls_gets_a_json_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start(true).await;
+    let huge = format!(
+        "POST /mutate HTTP/1.1\r\nHost: x\r\nx-pad: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    for (raw, want) in [
+        (&b"NOT HTTP\r\n\r\n"[..], "HTTP/1.1 400 "),
+        (huge.as_bytes(), "HTTP/1.1 431 "),
+    ] {
+        let mut tls = h.connect().await;
+        let _ = tls.write_all(raw).await;
+        let _ = tls.flush().await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(TIMEOUT, tls.read_to_end(&mut out)).await;
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with(want), "{text}");
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert!(v["error"].as_str().is_some_and(|m| !m.is_empty()), "{text}");
+    }
     h.webhook.shutdown().await;
 }

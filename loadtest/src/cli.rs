@@ -72,6 +72,33 @@ enum BenchCommand {
     /// haproxy (skipped when not installed), drives the same open-loop load through each, and
     /// reports added latency at p50/p99 and the maximum-throughput ratio.
     Overhead(OverheadArgs),
+    /// mulambda-proxy's resident memory under connections that send a large request head and
+    /// never finish it, on the application port, the admin port and both.
+    HeaderFlood(HeaderFloodArgs),
+}
+
+#[derive(Debug, Args)]
+struct HeaderFloodArgs {
+    /// Connections per port.
+    #[arg(
+        long,
+        short = 'c',
+        env = "MULAMBDA_BENCH_CONNECTIONS",
+        default_value_t = 200
+    )]
+    connections: usize,
+    /// Length of each connection's unfinished header value, bytes.
+    #[arg(long, env = "MULAMBDA_BENCH_HEADER_BYTES", default_value_t = 292 * 1024)]
+    header_bytes: usize,
+    /// How long the connections are held after writing.
+    #[arg(long, env = "MULAMBDA_BENCH_HOLD", default_value = "2s", value_parser = parse_duration)]
+    hold: Duration,
+    /// The mulambda-proxy binary [default: beside this binary, else on PATH].
+    #[arg(long, env = "MULAMBDA_BENCH_PROXY_BIN")]
+    proxy_bin: Option<PathBuf>,
+    /// Directory for logs and the report.
+    #[arg(long, env = "MULAMBDA_BENCH_DIR", default_value = "bench-out")]
+    out_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +250,7 @@ impl Cli {
             Command::Sim(args) => sim(args).await,
             Command::Run(args) => run_load(*args).await,
             Command::Bench(BenchCommand::Overhead(args)) => bench_overhead(args).await,
+            Command::Bench(BenchCommand::HeaderFlood(args)) => bench_header_flood(args).await,
             Command::Demo(args) => demo(args).await,
         }
     }
@@ -396,6 +424,30 @@ async fn bench_overhead(args: OverheadArgs) -> anyhow::Result<()> {
     )?;
     std::fs::write(args.out_dir.join("overhead.md"), &markdown)?;
     eprintln!("report: {}/overhead.{{md,json}}", args.out_dir.display());
+    Ok(())
+}
+
+async fn bench_header_flood(args: HeaderFloodArgs) -> anyhow::Result<()> {
+    let config = mulambda_loadtest::bench::FloodConfig {
+        connections: args.connections,
+        header_bytes: args.header_bytes,
+        hold: args.hold,
+        proxy_bin: args.proxy_bin.clone(),
+        work_dir: args.out_dir.clone(),
+    };
+    let report = tokio::select! {
+        r = mulambda_loadtest::bench::header_flood(config) => r?,
+        _ = shutdown_signal() => bail!("interrupted"),
+    };
+    let markdown = report.to_markdown();
+    println!("{markdown}");
+    let out = &args.out_dir;
+    std::fs::write(
+        out.join("header-flood.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    std::fs::write(out.join("header-flood.md"), &markdown)?;
+    eprintln!("report: {}/header-flood.{{md,json}}", out.display());
     Ok(())
 }
 

@@ -1,14 +1,17 @@
-//! The admin listener (default `0.0.0.0:9901`):
-//! - `GET /metrics`: Prometheus text format;
-//! - `GET /live`: the process runs;
-//! - `GET /ready`: 200 once a catalog snapshot is loaded (a JSON body with its age), 503 before
-//!   that and while draining at shutdown;
+//! The admin listener (default `0.0.0.0:9901`). What other parties need is served to everyone
+//! who can reach it:
 //! - `GET /probe`: what companions time: a constant tiny 200, no store I/O, no allocation;
-//! - `GET /explain`: a dry run of the selection, answered as JSON (the full ranked table); the
-//!   criteria are the client's own unless given as query parameters `model_type`,
-//!   `input_format`, `output_format` (all three), `latency_weight`, `accuracy_weight`,
-//!   `max_latency_ms`, `min_accuracy`, `model` (a pinned model name) and `random` (the random
-//!   number of the near-tie spread). Sends nothing anywhere.
+//! - `GET /live`: the process runs; `GET /ready`: 200 once a catalog snapshot is loaded (a JSON
+//!   body with its age), 503 before that and while draining at shutdown (kubelet probes);
+//! - `GET /metrics`: Prometheus text format (the scraper).
+//!
+//! What only an operator needs is served on loopback only (inside the pod: `kubectl
+//! port-forward` connects there), unless `--explain-from anywhere`:
+//! - `GET /explain`: a dry run of the selection, answered as JSON (the full ranked table:
+//!   executors, endpoints, scores); the criteria are the client's own unless given as query
+//!   parameters `model_type`, `input_format`, `output_format` (all three), `latency_weight`,
+//!   `accuracy_weight`, `max_latency_ms`, `min_accuracy`, `model` (a pinned model name) and
+//!   `random` (the random number of the near-tie spread). Sends nothing anywhere.
 //!
 //! Errors use TF Serving's `{"error": "..."}` shape.
 
@@ -16,12 +19,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http::{Method, Request, Response, StatusCode};
 use mulambda_catalog::{LeaseState, ModelTraits, SoftCriteria};
+use mulambda_runtime::Peer;
+use mulambda_runtime::response::{self, Body, error as error_response};
 
-use crate::errors::{error_response, json_response, text_response};
 use crate::metrics::Metrics;
 use crate::selection::{HealthRegistry, SelectionRequest, explain_with_random};
 use crate::snapshot::SnapshotState;
@@ -42,24 +44,43 @@ pub struct AdminState {
     pub draining: Arc<AtomicBool>,
     /// The client registration's lease.
     pub lease: Arc<LeaseState>,
+    /// Who may call `/explain`.
+    pub explain: ExplainAccess,
 }
 
-/// Answers one admin request.
-pub fn handle<B>(state: &AdminState, req: &Request<B>) -> Response<Full<Bytes>> {
+/// Who may call `/explain` on the admin listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ExplainAccess {
+    /// Clients on the same host or in the same pod (a loopback address).
+    #[default]
+    Loopback,
+    /// Every client that reaches the admin listener.
+    Anywhere,
+}
+
+/// Answers one admin request from `peer`.
+pub fn handle<B>(state: &AdminState, req: &Request<B>, peer: Peer) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return error_response(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported");
     }
     match req.uri().path() {
-        "/probe" => text_response(StatusCode::OK, "ok\n"),
-        "/live" => text_response(StatusCode::OK, "live\n"),
+        "/probe" => response::text(StatusCode::OK, "ok\n"),
+        "/live" => response::text(StatusCode::OK, "live\n"),
         "/ready" => ready(state),
         "/metrics" => metrics(state),
-        "/explain" => explain(state, req.uri().query()),
+        "/explain" if state.explain == ExplainAccess::Anywhere || peer.is_loopback() => {
+            explain(state, req.uri().query())
+        }
+        "/explain" => error_response(
+            StatusCode::FORBIDDEN,
+            "/explain is served on loopback only (inside the pod, e.g. through kubectl \
+             port-forward); --explain-from anywhere (MULAMBDA_EXPLAIN_FROM) serves it to all",
+        ),
         _ => error_response(StatusCode::NOT_FOUND, "not found"),
     }
 }
 
-fn ready(state: &AdminState) -> Response<Full<Bytes>> {
+fn ready(state: &AdminState) -> Response<Body> {
     if state.draining.load(Ordering::Relaxed) {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
@@ -77,24 +98,19 @@ fn ready(state: &AdminState) -> Response<Full<Bytes>> {
         "store_connected": state.snapshot.store_connected(),
         "registered": state.lease.is_registered(),
     });
-    json_response(StatusCode::OK, body.to_string())
+    response::json(StatusCode::OK, body.to_string())
 }
 
-fn metrics(state: &AdminState) -> Response<Full<Bytes>> {
+fn metrics(state: &AdminState) -> Response<Body> {
     let m = &state.metrics;
     if let Some(age) = state.snapshot.age() {
         m.snapshot_age.set(age.as_secs_f64());
     }
     m.breaker_open.set(state.health.open_breakers() as i64);
-    let mut resp = Response::new(Full::new(Bytes::from(m.render())));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
-    resp
+    response::metrics(m.render())
 }
 
-fn explain(state: &AdminState, query: Option<&str>) -> Response<Full<Bytes>> {
+fn explain(state: &AdminState, query: Option<&str>) -> Response<Body> {
     let Some(snap) = state.snapshot.load() else {
         return error_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -112,7 +128,7 @@ fn explain(state: &AdminState, query: Option<&str>) -> Response<Full<Bytes>> {
     };
     let explanation = explain_with_random(&snap.table, &req, q.random, Instant::now());
     match serde_json::to_string(&explanation) {
-        Ok(body) => json_response(StatusCode::OK, body),
+        Ok(body) => response::json(StatusCode::OK, body),
         Err(e) => error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("cannot render the explanation: {e}"),
@@ -191,6 +207,48 @@ impl ExplainQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::selection::HealthConfig;
+
+    #[test]
+    fn explain_is_served_on_loopback_only_unless_opened() {
+        let mut state = AdminState {
+            snapshot: Arc::new(SnapshotState::new()),
+            metrics: Metrics::new(),
+            health: Arc::new(HealthRegistry::new(HealthConfig::default())),
+            hard: ModelTraits::parse("classification", "image", "label").unwrap(),
+            soft: SoftCriteria::default(),
+            draining: Arc::new(AtomicBool::new(false)),
+            lease: Arc::new(LeaseState::default()),
+            explain: ExplainAccess::Loopback,
+        };
+        let peer = |remote: &str| Peer {
+            remote: remote.parse().unwrap(),
+            local: "10.0.0.2:9901".parse().unwrap(),
+        };
+        let (pod, local) = (peer("10.0.0.9:40000"), peer("127.0.0.1:40000"));
+        let get = |path: &str| Request::get(path).body(()).unwrap();
+        let status = |s: &AdminState, path: &str, p: Peer| handle(s, &get(path), p).status();
+        // What companions, kubelet and the scraper need is served to every peer.
+        for path in ["/probe", "/live", "/metrics"] {
+            assert_eq!(status(&state, path, pod), StatusCode::OK, "{path}");
+        }
+        assert_eq!(status(&state, "/explain", pod), StatusCode::FORBIDDEN);
+        // Served (503: no snapshot yet) on loopback, also as an IPv4-mapped address.
+        assert_eq!(
+            status(&state, "/explain", local),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let mapped = peer("[::ffff:127.0.0.1]:40000");
+        assert_eq!(
+            status(&state, "/explain", mapped),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        state.explain = ExplainAccess::Anywhere;
+        assert_eq!(
+            status(&state, "/explain", pod),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
 
     #[test]
     fn explain_query_defaults_and_overrides() {

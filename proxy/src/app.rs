@@ -1,15 +1,21 @@
 //! The application listener's request handling: TF Serving REST in, the best executor out.
 //!
-//! Per request: parse the path by slicing ([`paths`](crate::paths)); load the snapshot (one
-//! atomic load); read per-request overrides from headers; select; read the body up to the
-//! retry buffer; forward; on a connect failure or a 503, retry once on the next-best executor
-//! within the retry budget; answer with `x-mulambda-model`, `x-mulambda-executor`,
-//! `x-mulambda-reason` and `x-request-id`.
+//! [`handle`] takes four steps:
+//! 1. a `Plan`: the path parsed by slicing ([`paths`](crate::paths)), the snapshot (one atomic
+//!    load), per-request overrides and limits from headers, and the first choice of executor —
+//!    or a `Rejection` answered at once;
+//! 2. the body, read up to the retry buffer (a larger one is streamed and not retried);
+//! 3. `forward_with_retry`: on a connect failure, a lost connection or a 503, one retry on the
+//!    next-best executor within the retry budget;
+//! 4. the answer, with `x-mulambda-model`, `x-mulambda-executor`, `x-mulambda-reason` and
+//!    `x-request-id`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use http::request::Parts;
 use http::uri::{PathAndQuery, Scheme};
 use http::{
     HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header,
@@ -18,14 +24,15 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use mulambda_catalog::names::headers;
 use mulambda_catalog::{ModelTraits, SoftCriteria};
+use mulambda_runtime::component::error_chain;
+use mulambda_runtime::response::error as error_response;
 use tracing::Instrument;
 
-use crate::errors::error_response;
 use crate::forward::{AttemptError, BodyError, ForwardBody, Forwarder, PreparedBody};
 use crate::header_names as names;
-use crate::metrics::{Metrics, Outcome, RetryReason};
+use crate::metrics::{Metrics, Outcome, RetryReason, SelectionOutcome};
 use crate::paths::{ModelPath, PathError, resolve_selector};
-use crate::selection::{SelectionRequest, select_executor};
+use crate::selection::{Selection, SelectionRequest, select_executor};
 use crate::snapshot::{Snapshot, SnapshotState};
 
 /// Response body of the application listener: an executor's body streamed through, or a small
@@ -96,146 +103,222 @@ fn request_id(h: &HeaderMap) -> HeaderValue {
     HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
-fn fail(metrics: &Metrics, status: StatusCode, outcome: Outcome, msg: &str) -> Response<ProxyBody> {
-    metrics.request(outcome, "");
-    error_response(status, msg).map(Either::Right)
-}
-
+/// The four steps of the module docs.
 async fn serve(
     state: &AppState,
     req: Request<Incoming>,
     request_id: &HeaderValue,
 ) -> Response<ProxyBody> {
-    let m = &state.metrics;
     let (mut parts, body) = req.into_parts();
+    // The plan borrows the path and the pinned model name, which must outlive `parts` (consumed
+    // by forwarding); the pin is taken out of the headers so it is not forwarded.
     let uri = parts.uri.clone();
-    let path = match ModelPath::parse(&parts.method, uri.path()) {
-        Ok(p) => p,
-        Err(PathError::NotFound) => {
-            let msg = format!("Not found: {} {}", parts.method, uri.path());
-            return fail(m, StatusCode::NOT_FOUND, Outcome::NotFound, &msg);
-        }
-        Err(PathError::Malformed) => {
-            let msg = format!(
-                "Malformed request: {} {} (expected GET /v1/models/{{name}}[/versions/{{n}}|/labels/{{l}}][/metadata] or POST /v1/models/{{name}}[/versions/{{n}}|/labels/{{l}}]:predict|classify|regress)",
-                parts.method,
-                uri.path()
-            );
-            return fail(m, StatusCode::BAD_REQUEST, Outcome::BadRequest, &msg);
-        }
+    let pinned = parts.headers.remove(&names::MODEL);
+    let plan = match Plan::new(state, &parts, &uri, pinned.as_ref()) {
+        Ok(plan) => plan,
+        Err(rejection) => return rejection.answer(&state.metrics),
     };
-    let Some(snap) = state.snapshot.load() else {
-        m.selection("no_snapshot");
-        return fail(
-            m,
-            StatusCode::SERVICE_UNAVAILABLE,
-            Outcome::NoSnapshot,
-            "no catalog snapshot loaded yet",
-        );
+    let body = match plan.read_body(state, body).await {
+        Ok(body) => body,
+        Err(rejection) => return rejection.answer(&state.metrics),
     };
+    let forwarded = forward_with_retry(state, &plan, parts, body, request_id).await;
+    finish(&state.metrics, &plan, forwarded)
+}
 
-    // Per-request options from headers.
-    let soft = match soft_overrides(state.soft, &parts.headers) {
-        Ok(s) => s,
-        Err(msg) => return fail(m, StatusCode::BAD_REQUEST, Outcome::BadRequest, &msg),
-    };
-    let pinned_header = parts.headers.remove(&names::MODEL);
-    let pinned = match pinned_header.as_ref().map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(s)) if s.trim().is_empty() => None,
-        Some(Ok(s)) => Some(s.trim()),
-        Some(Err(_)) => {
-            let msg = format!("invalid {} header: not visible ASCII", headers::MODEL);
-            return fail(m, StatusCode::BAD_REQUEST, Outcome::BadRequest, &msg);
+/// An answer of the proxy's own instead of a forward: status, metric outcome and message.
+#[derive(Debug)]
+struct Rejection {
+    status: StatusCode,
+    outcome: Outcome,
+    message: Cow<'static, str>,
+    /// A selection that found nothing, counted as such.
+    selection: Option<SelectionOutcome>,
+}
+
+// === impl Rejection ===
+
+impl Rejection {
+    fn new(status: StatusCode, outcome: Outcome, message: impl Into<Cow<'static, str>>) -> Self {
+        Rejection {
+            status,
+            outcome,
+            message: message.into(),
+            selection: None,
         }
-    };
-    let timeout = match state
-        .forwarder
-        .timeout_for(parts.headers.get(&names::TIMEOUT_MS))
-    {
-        Ok(t) => t,
-        Err(msg) => return fail(m, StatusCode::BAD_REQUEST, Outcome::BadRequest, &msg),
-    };
-    let deadline = tokio::time::Instant::now() + timeout;
-    let content_length = match parts.headers.get(header::CONTENT_LENGTH) {
-        None => None,
-        Some(v) => match v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()) {
-            Some(n) => Some(n),
-            None => {
-                return fail(
-                    m,
-                    StatusCode::BAD_REQUEST,
-                    Outcome::BadRequest,
-                    "invalid content-length header",
-                );
-            }
-        },
-    };
-    let max_body = state.forwarder.cfg.max_body;
-    if content_length.is_some_and(|n| n > max_body) {
-        let msg = format!("request body larger than the limit of {max_body} bytes");
-        return fail(m, StatusCode::PAYLOAD_TOO_LARGE, Outcome::TooLarge, &msg);
     }
 
-    // Select.
-    let sreq = SelectionRequest {
-        hard: &state.hard,
-        soft,
-        pinned_model: pinned,
-    };
-    let now = Instant::now();
-    let first = match select_executor(&snap.table, &sreq, &[], rand::random(), now) {
-        Ok(s) => s,
-        Err(nc) => {
-            m.selection("no_candidate");
-            return fail(
-                m,
-                StatusCode::SERVICE_UNAVAILABLE,
-                Outcome::NoCandidate,
-                &nc.to_string(),
-            );
-        }
-    };
-    m.selection(first.reason.as_str());
+    fn bad_request(message: impl Into<Cow<'static, str>>) -> Rejection {
+        Rejection::new(StatusCode::BAD_REQUEST, Outcome::BadRequest, message)
+    }
 
-    // Body: buffered up to the retry buffer, else streamed.
-    let cfg = &state.forwarder.cfg;
-    let prepared = tokio::time::timeout_at(
-        deadline,
-        PreparedBody::read(body, content_length, cfg.retry_buffer, max_body),
-    )
-    .await;
-    let prepared = match prepared {
-        Err(_) => {
-            return fail(
-                m,
+    /// Counts the rejection and answers it in TF Serving's error shape.
+    fn answer(self, m: &Metrics) -> Response<ProxyBody> {
+        if let Some(s) = self.selection {
+            m.selection(s);
+        }
+        m.request(self.outcome, "");
+        error_response(self.status, &self.message).map(Either::Right)
+    }
+}
+
+/// A request checked against the proxy's rules and the catalog, with its first choice; built
+/// before a byte of the body is read.
+struct Plan<'a> {
+    path: ModelPath<'a>,
+    snap: Arc<Snapshot>,
+    request: SelectionRequest<'a>,
+    first: Selection,
+    deadline: tokio::time::Instant,
+    content_length: Option<u64>,
+    started: Instant,
+}
+
+// === impl Plan ===
+
+impl<'a> Plan<'a> {
+    fn new(
+        state: &'a AppState,
+        parts: &Parts,
+        uri: &'a Uri,
+        pinned: Option<&'a HeaderValue>,
+    ) -> Result<Plan<'a>, Rejection> {
+        let path = match ModelPath::parse(&parts.method, uri.path()) {
+            Ok(p) => p,
+            Err(PathError::NotFound) => {
+                let msg = format!("Not found: {} {}", parts.method, uri.path());
+                return Err(Rejection::new(
+                    StatusCode::NOT_FOUND,
+                    Outcome::NotFound,
+                    msg,
+                ));
+            }
+            Err(PathError::Malformed) => {
+                return Err(Rejection::bad_request(format!(
+                    "Malformed request: {} {} (expected GET /v1/models/{{name}}[/versions/{{n}}|/labels/{{l}}][/metadata] or POST /v1/models/{{name}}[/versions/{{n}}|/labels/{{l}}]:predict|classify|regress)",
+                    parts.method,
+                    uri.path()
+                )));
+            }
+        };
+        let Some(snap) = state.snapshot.load() else {
+            return Err(Rejection {
+                selection: Some(SelectionOutcome::NoSnapshot),
+                ..Rejection::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Outcome::NoSnapshot,
+                    "no catalog snapshot loaded yet",
+                )
+            });
+        };
+        let h = &parts.headers;
+        let soft = soft_overrides(state.soft, h).map_err(Rejection::bad_request)?;
+        let pinned_model = match pinned.map(|v| v.to_str()) {
+            None => None,
+            Some(Ok(s)) if s.trim().is_empty() => None,
+            Some(Ok(s)) => Some(s.trim()),
+            Some(Err(_)) => {
+                let msg = format!("invalid {} header: not visible ASCII", headers::MODEL);
+                return Err(Rejection::bad_request(msg));
+            }
+        };
+        let timeout = (state.forwarder)
+            .timeout_for(h.get(&names::TIMEOUT_MS))
+            .map_err(Rejection::bad_request)?;
+        let content_length = match h.get(header::CONTENT_LENGTH) {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .ok_or_else(|| Rejection::bad_request("invalid content-length header"))?,
+            ),
+        };
+        let max_body = state.forwarder.cfg.max_body;
+        if content_length.is_some_and(|n| n > max_body) {
+            let msg = format!("request body larger than the limit of {max_body} bytes");
+            return Err(Rejection::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Outcome::TooLarge,
+                msg,
+            ));
+        }
+        let request = SelectionRequest {
+            hard: &state.hard,
+            soft,
+            pinned_model,
+        };
+        let started = Instant::now();
+        let first =
+            select_executor(&snap.table, &request, &[], rand::random(), started).map_err(|nc| {
+                Rejection {
+                    selection: Some(SelectionOutcome::NoCandidate),
+                    ..Rejection::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Outcome::NoCandidate,
+                        nc.to_string(),
+                    )
+                }
+            })?;
+        state.metrics.selection(first.reason);
+        Ok(Plan {
+            path,
+            snap,
+            request,
+            first,
+            deadline: tokio::time::Instant::now() + timeout,
+            content_length,
+            started,
+        })
+    }
+
+    /// Reads the body up to the retry buffer (a replayable body), else streams it.
+    async fn read_body(&self, state: &AppState, body: Incoming) -> Result<PreparedBody, Rejection> {
+        let cfg = &state.forwarder.cfg;
+        let read = PreparedBody::read(body, self.content_length, cfg.retry_buffer, cfg.max_body);
+        match tokio::time::timeout_at(self.deadline, read).await {
+            Ok(Ok(p)) => Ok(p),
+            Err(_) => Err(Rejection::new(
                 StatusCode::REQUEST_TIMEOUT,
                 Outcome::Timeout,
                 "timed out reading the request body",
-            );
-        }
-        Ok(Err(e @ BodyError::TooLarge { .. })) => {
-            return fail(
-                m,
+            )),
+            Ok(Err(e @ BodyError::TooLarge { .. })) => Err(Rejection::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 Outcome::TooLarge,
-                &e.to_string(),
-            );
-        }
-        Ok(Err(e @ BodyError::Read(_))) => {
-            return fail(
-                m,
+                e.to_string(),
+            )),
+            Ok(Err(e @ BodyError::Read(_))) => Err(Rejection::new(
                 StatusCode::BAD_REQUEST,
                 Outcome::ClientError,
-                &e.to_string(),
-            );
+                e.to_string(),
+            )),
         }
-        Ok(Ok(p)) => p,
-    };
+    }
+}
 
+/// What forwarding did: the executor that answered (or failed last), whether it was a retry,
+/// and the result.
+struct Forwarded {
+    chosen: Selection,
+    retried: bool,
+    result: AttemptResult,
+}
+
+/// Sends the request to the plan's first choice; on a connect failure, a lost connection or a
+/// 503, and when the body could be kept, retries once on the next-best executor within the
+/// retry budget and the request's deadline.
+async fn forward_with_retry(
+    state: &AppState,
+    plan: &Plan<'_>,
+    mut parts: Parts,
+    body: PreparedBody,
+    request_id: &HeaderValue,
+) -> Forwarded {
+    let m = &state.metrics;
     crate::forward::strip_hop_by_hop(&mut parts.headers);
     parts.headers.insert(&names::REQUEST_ID, request_id.clone());
-    let (body, replay) = match prepared {
+    let (body, replay) = match body {
         PreparedBody::Replayable(b) => {
             if !b.is_empty() || parts.method == Method::POST {
                 parts
@@ -247,54 +330,69 @@ async fn serve(
         PreparedBody::Streaming(b) => (b, None),
     };
     // Headers are kept for a second attempt only when one is possible.
-    let retry_headers = (replay.is_some() && snap.table.len() > 1).then(|| parts.headers.clone());
+    let retry_headers =
+        (replay.is_some() && plan.snap.table.len() > 1).then(|| parts.headers.clone());
 
-    state.forwarder.budget.request(now);
+    state.forwarder.budget.request(plan.started);
     let attempt = Attempt {
         state,
-        snap: &snap,
-        path: &path,
-        pinned: pinned.is_some(),
+        snap: &plan.snap,
+        path: &plan.path,
+        pinned: plan.request.pinned_model.is_some(),
         method: &parts.method,
-        query: uri.query(),
-        deadline,
+        query: parts.uri.query(),
+        deadline: plan.deadline,
     };
-    let mut chosen = first;
-    let mut result = attempt.send(first.index, parts.headers, body).await;
-    let mut retried = false;
-
+    let first = plan.first;
+    let result = attempt.send(first.index, parts.headers, body).await;
     let retry_reason = match &result {
         Err(AttemptError::Connect(_)) => Some(RetryReason::ConnectError),
         Err(AttemptError::Other(_)) => Some(RetryReason::ConnectionLost),
         Ok(r) if r.status() == StatusCode::SERVICE_UNAVAILABLE => Some(RetryReason::Unavailable),
         _ => None,
     };
-    if let (Some(reason), Some(bytes), Some(headers)) = (retry_reason, replay, retry_headers)
-        && tokio::time::Instant::now() < deadline
-    {
-        let now = Instant::now();
-        if let Ok(second) = select_executor(&snap.table, &sreq, &[first.index], rand::random(), now)
-        {
-            if state.forwarder.budget.try_retry(now) {
-                m.retry(reason);
-                m.selection(second.reason.as_str());
-                tracing::debug!(
-                    reason = reason.as_str(),
-                    from = ?snap.executors[first.index].id,
-                    to = ?snap.executors[second.index].id,
-                    "retrying on the next-best executor"
-                );
-                chosen = second;
-                retried = true;
-                result = attempt
-                    .send(second.index, headers, ForwardBody::Full(Some(bytes)))
-                    .await;
-            } else {
-                m.retry(RetryReason::BudgetExhausted);
-            }
-        }
+    let no_retry = Forwarded {
+        chosen: first,
+        retried: false,
+        result,
+    };
+    let (Some(reason), Some(bytes), Some(headers)) = (retry_reason, replay, retry_headers) else {
+        return no_retry;
+    };
+    if tokio::time::Instant::now() >= plan.deadline {
+        return no_retry;
     }
-    finish(m, &snap, chosen, retried, result, now)
+    let now = Instant::now();
+    let snap = &plan.snap;
+    let Ok(second) = select_executor(
+        &snap.table,
+        &plan.request,
+        &[first.index],
+        rand::random(),
+        now,
+    ) else {
+        return no_retry;
+    };
+    if !state.forwarder.budget.try_retry(now) {
+        m.retry(RetryReason::BudgetExhausted);
+        return no_retry;
+    }
+    m.retry(reason);
+    m.selection(second.reason);
+    tracing::debug!(
+        reason = reason.as_str(),
+        from = ?snap.executors[first.index].id,
+        to = ?snap.executors[second.index].id,
+        "retrying on the next-best executor"
+    );
+    let result = attempt
+        .send(second.index, headers, ForwardBody::Full(Some(bytes)))
+        .await;
+    Forwarded {
+        chosen: second,
+        retried: true,
+        result,
+    }
 }
 
 /// What every attempt of one request shares.
@@ -373,14 +471,15 @@ fn is_executor_failure(s: StatusCode) -> bool {
     )
 }
 
-fn finish(
-    m: &Metrics,
-    snap: &Snapshot,
-    chosen: crate::selection::Selection,
-    retried: bool,
-    result: AttemptResult,
-    started: Instant,
-) -> Response<ProxyBody> {
+/// The answer: the executor's response (hop-by-hop headers removed) or an error of the proxy's
+/// own, with the decision's headers; counted per model.
+fn finish(m: &Metrics, plan: &Plan<'_>, forwarded: Forwarded) -> Response<ProxyBody> {
+    let Forwarded {
+        chosen,
+        retried,
+        result,
+    } = forwarded;
+    let snap = &plan.snap;
     let info = &snap.executors[chosen.index];
     let e = snap.table.executor(chosen.index);
     let (mut resp, outcome) = match result {
@@ -410,7 +509,7 @@ fn finish(
             (error_response(status, &msg).map(Either::Right), outcome)
         }
     };
-    info.duration.observe(started.elapsed().as_secs_f64());
+    info.duration.observe(plan.started.elapsed().as_secs_f64());
     info.requests.inc(m, outcome);
     let h = resp.headers_mut();
     h.reserve(4); // one growth for the four headers below, not several
@@ -425,21 +524,6 @@ fn finish(
         h.insert(&names::REASON, v);
     }
     resp
-}
-
-/// An error and its sources, joined by ": ".
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(src) = cur {
-        let text = src.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = src.source();
-    }
-    s
 }
 
 /// The client's soft criteria with the request's header overrides applied and checked.

@@ -9,19 +9,19 @@
 //! - [`registration`]: the client record under a lease.
 //! - [`forward`]: pooled client, timeouts, retry buffer and retry budget.
 //! - [`app`]: the application listener; [`admin`]: `/metrics`, `/live`, `/ready`, `/probe`,
-//!   `/explain`; [`server`]: HTTP/1.1 + HTTP/2 serving with graceful shutdown.
+//!   `/explain`. Both are served by [`mulambda_runtime::server`] (HTTP/1.1 + HTTP/2, limits,
+//!   graceful drain).
 //! - [`header_names`]: parsed `x-mulambda-*` header names; [`metrics`]: the
-//!   `mulambda_proxy_*` metrics; [`errors`]: TF Serving's error shape;
-//!   [`shutdown`]: signals.
+//!   `mulambda_proxy_*` metrics.
 //!
-//! Entry points: [`Config::try_parse_from`], then [`Proxy::start`] … [`Proxy::shutdown`], or
-//! [`run`] which waits for a signal future. See `docs/proxy.md`.
+//! Entry points: [`Config::try_parse_from`], then [`Proxy::start`] … [`Proxy::shutdown`] (the
+//! proxy is a [`mulambda_runtime::Component`]), or [`run`] which waits for a signal future. See
+//! `docs/proxy.md`.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod app;
 pub mod config;
-pub mod errors;
 pub mod forward;
 pub mod header_names;
 pub mod metrics;
@@ -29,11 +29,8 @@ pub mod paths;
 mod proxy;
 pub mod registration;
 pub mod selection;
-pub mod server;
-pub mod shutdown;
 pub mod snapshot;
 
-pub use config::{Config, ConfigError};
+pub use config::Config;
 pub use metrics::Metrics;
-pub use proxy::{Proxy, StartError, run};
-pub use shutdown::ShutdownReport;
+pub use proxy::{Proxy, ShutdownReport, StartError, run};

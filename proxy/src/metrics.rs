@@ -16,6 +16,8 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
+use crate::selection::Reason;
+
 /// Outcome label values of `mulambda_proxy_requests_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -118,6 +120,58 @@ impl RetryReason {
     }
 }
 
+/// Reasons of `mulambda_proxy_selections_total`: why an executor was chosen, or why none was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectionOutcome {
+    /// An executor was chosen, for this reason.
+    Chosen(Reason),
+    /// No executor matches the criteria.
+    NoCandidate,
+    /// No catalog snapshot loaded yet.
+    NoSnapshot,
+}
+
+// === impl SelectionOutcome ===
+
+impl SelectionOutcome {
+    /// Every outcome, in [`SelectionOutcome::index`] order.
+    pub const ALL: [SelectionOutcome; 6] = [
+        SelectionOutcome::Chosen(Reason::Best),
+        SelectionOutcome::Chosen(Reason::NearTie),
+        SelectionOutcome::Chosen(Reason::Probation),
+        SelectionOutcome::Chosen(Reason::Pinned),
+        SelectionOutcome::NoCandidate,
+        SelectionOutcome::NoSnapshot,
+    ];
+
+    /// Position in [`SelectionOutcome::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            SelectionOutcome::Chosen(Reason::Best) => 0,
+            SelectionOutcome::Chosen(Reason::NearTie) => 1,
+            SelectionOutcome::Chosen(Reason::Probation) => 2,
+            SelectionOutcome::Chosen(Reason::Pinned) => 3,
+            SelectionOutcome::NoCandidate => 4,
+            SelectionOutcome::NoSnapshot => 5,
+        }
+    }
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SelectionOutcome::Chosen(r) => r.as_str(),
+            SelectionOutcome::NoCandidate => "no_candidate",
+            SelectionOutcome::NoSnapshot => "no_snapshot",
+        }
+    }
+}
+
+impl From<Reason> for SelectionOutcome {
+    fn from(r: Reason) -> SelectionOutcome {
+        SelectionOutcome::Chosen(r)
+    }
+}
+
 /// Triggers of `mulambda_proxy_snapshot_refreshes_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -168,23 +222,13 @@ pub struct Metrics {
     pub decode_errors: IntCounter,
     /// `mulambda_proxy_breaker_open_executors`.
     pub breaker_open: IntGauge,
-    /// `selections_total` children of [`SELECTION_REASONS`], resolved once.
+    /// `selections_total` children of [`SelectionOutcome::ALL`], resolved once.
     selection_children: [IntCounter; 6],
     /// `retries_total` children of [`RetryReason::ALL`], resolved once.
     retry_children: [IntCounter; 4],
     /// `requests_total` children with an empty `model` (no executor chosen).
     no_model: Arc<RequestCounters>,
 }
-
-/// The fixed `reason` values of `mulambda_proxy_selections_total`.
-pub const SELECTION_REASONS: [&str; 6] = [
-    "best",
-    "near_tie",
-    "probation",
-    "pinned",
-    "no_candidate",
-    "no_snapshot",
-];
 
 /// The `mulambda_proxy_requests_total{outcome, model}` children of one model, each resolved on
 /// its first use and then incremented without a label lookup.
@@ -292,7 +336,8 @@ impl Metrics {
             "Executors whose breaker is open.",
         )
         .expect("valid metric");
-        let selection_children = SELECTION_REASONS.map(|r| selections.with_label_values(&[r]));
+        let selection_children =
+            SelectionOutcome::ALL.map(|r| selections.with_label_values(&[r.as_str()]));
         let retry_children = RetryReason::ALL.map(|r| retries.with_label_values(&[r.as_str()]));
         let m = Metrics {
             registry,
@@ -351,10 +396,20 @@ impl Metrics {
     }
 
     /// Counts one selection outcome.
-    pub fn selection(&self, reason: &str) {
-        match SELECTION_REASONS.iter().position(|r| *r == reason) {
-            Some(i) => self.selection_children[i].inc(),
-            None => self.selections.with_label_values(&[reason]).inc(),
+    pub fn selection(&self, outcome: impl Into<SelectionOutcome>) {
+        self.selection_children[outcome.into().index()].inc();
+    }
+
+    /// Removes the per-model children (`requests_total`, `request_duration_seconds`) of models
+    /// that left the catalog, so a catalog that changes over time does not grow the exported
+    /// series without bound. Children of a model that comes back start again from zero.
+    pub fn forget_models<'a>(&self, gone: impl IntoIterator<Item = &'a str>) {
+        for model in gone {
+            for o in Outcome::ALL {
+                // Absent children (never used) are not an error worth reporting.
+                let _ = self.requests.remove_label_values(&[o.as_str(), model]);
+            }
+            let _ = self.duration.remove_label_values(&[model]);
         }
     }
 
@@ -405,7 +460,7 @@ mod tests {
         c.inc(&m, Outcome::Success);
         m.request(Outcome::Success, "resnet");
         m.request(Outcome::NotFound, "");
-        m.selection("near_tie");
+        m.selection(Reason::NearTie);
         m.retry(RetryReason::Unavailable);
         let text = String::from_utf8(m.render()).unwrap();
         for line in [
@@ -418,6 +473,21 @@ mod tests {
         }
         // Children not used yet are not exported (as with per-request lookups).
         assert!(!text.contains("outcome=\"timeout\""), "{text}");
+    }
+
+    #[test]
+    fn forgotten_models_are_no_longer_exported() {
+        let m = Metrics::new();
+        RequestCounters::new("gone").inc(&m, Outcome::Success);
+        m.duration_of("gone").observe(0.01);
+        RequestCounters::new("kept").inc(&m, Outcome::Timeout);
+        m.forget_models(["gone", "never-seen"]);
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(!text.contains("model=\"gone\""), "{text}");
+        assert!(text.contains("model=\"kept\""), "{text}");
+        for (i, o) in SelectionOutcome::ALL.iter().enumerate() {
+            assert_eq!(o.index(), i);
+        }
     }
 
     #[test]

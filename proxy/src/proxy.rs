@@ -3,10 +3,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
+use hyper::service::service_fn;
 use mulambda_catalog::{Id, Store, StoreError};
-use tokio::net::TcpListener;
+use mulambda_runtime::server::BindError;
+use mulambda_runtime::{Component, Limits, Listener};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -17,7 +18,6 @@ use crate::forward::Forwarder;
 use crate::metrics::Metrics;
 use crate::registration::{Registration, client_record};
 use crate::selection::{ClientPlacement, HealthRegistry};
-use crate::shutdown::ShutdownReport;
 use crate::snapshot::{Refresher, SnapshotState};
 
 /// A running proxy. Dropping it without [`Proxy::shutdown`] leaves its tasks running until the
@@ -37,19 +37,19 @@ pub struct Proxy {
     registration: Registration,
 }
 
+/// What [`Proxy::shutdown`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ShutdownReport {
+    /// Whether every open connection finished before the drain deadline.
+    pub drained: bool,
+}
+
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A listener could not be bound.
-    #[error("cannot listen on {addr} ({what}): {source}")]
-    Bind {
-        /// Which listener.
-        what: &'static str,
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// The store configuration is invalid (the store itself is connected lazily: an unreachable
     /// store does not stop the proxy from starting).
     #[error(transparent)]
@@ -63,20 +63,15 @@ impl Proxy {
     /// serves. Returns once the listeners are bound (the first snapshot loads in the
     /// background; until then requests are answered 503 and `/ready` is 503).
     pub async fn start(config: Config) -> Result<Proxy, StartError> {
-        let store = Store::new(config.store_config())?;
-        let bind = |what: &'static str, addr: SocketAddr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind { what, addr, source })
+        let store = Store::new(config.store.clone())?;
+        let app_limits = Limits {
+            drain_timeout: config.drain_timeout,
+            ..Limits::APP
         };
-        let app_listener = bind("application listener", config.listen).await?;
-        let admin_listener = bind("admin listener", config.admin_listen).await?;
-        let local = |l: &TcpListener, what: &'static str, addr: SocketAddr| {
-            l.local_addr()
-                .map_err(|source| StartError::Bind { what, addr, source })
-        };
-        let app_addr = local(&app_listener, "application listener", config.listen)?;
-        let admin_addr = local(&admin_listener, "admin listener", config.admin_listen)?;
+        let app_listener = Listener::bind("listen", config.listen, app_limits).await?;
+        let admin_listener =
+            Listener::bind("admin-listen", config.admin_listen, Limits::ADMIN).await?;
+        let (app_addr, admin_addr) = (app_listener.local_addr(), admin_listener.local_addr());
 
         let metrics = Metrics::new();
         let snapshot = Arc::new(SnapshotState::new());
@@ -114,11 +109,15 @@ impl Proxy {
             hard: config.hard.clone(),
             soft: config.soft,
         });
-        let app_task = tokio::spawn(crate::server::serve(
-            app_listener,
-            move |req| crate::app::handle(app_state.clone(), req),
+        let app_task = tokio::spawn(app_listener.serve(
+            move |_peer| {
+                let state = Arc::clone(&app_state);
+                service_fn(move |req| {
+                    let resp = crate::app::handle(Arc::clone(&state), req);
+                    async move { Ok::<_, std::convert::Infallible>(resp.await) }
+                })
+            },
             app_cancel.clone(),
-            config.drain_timeout,
         ));
 
         let admin_state = Arc::new(AdminState {
@@ -129,15 +128,17 @@ impl Proxy {
             soft: config.soft,
             draining: draining.clone(),
             lease: registration.state(),
+            explain: config.explain,
         });
-        let admin_task = tokio::spawn(crate::server::serve(
-            admin_listener,
-            move |req| {
-                let state = admin_state.clone();
-                async move { crate::admin::handle(&state, &req) }
+        let admin_task = tokio::spawn(admin_listener.serve(
+            move |peer| {
+                let state = Arc::clone(&admin_state);
+                service_fn(move |req| {
+                    let resp = crate::admin::handle(&state, &req, peer);
+                    async move { Ok::<_, std::convert::Infallible>(resp) }
+                })
             },
             background_cancel.clone(),
-            Duration::from_secs(1),
         ));
 
         tracing::info!(
@@ -207,13 +208,25 @@ impl Proxy {
     }
 }
 
-/// Starts the proxy, waits for `signal` (e.g. [`crate::shutdown::wait_for_signal`]), then shuts
-/// it down in order.
+impl Component for Proxy {
+    type Config = Config;
+    type Report = ShutdownReport;
+    type Error = StartError;
+
+    async fn start(config: Config) -> Result<Proxy, StartError> {
+        Proxy::start(config).await
+    }
+
+    async fn shutdown(self) -> ShutdownReport {
+        Proxy::shutdown(self).await
+    }
+}
+
+/// Starts the proxy, waits for `signal` (e.g. [`mulambda_runtime::signal::shutdown`]), then
+/// shuts it down in order.
 pub async fn run(
     config: Config,
     signal: impl Future<Output = ()>,
 ) -> Result<ShutdownReport, StartError> {
-    let proxy = Proxy::start(config).await?;
-    signal.await;
-    Ok(proxy.shutdown().await)
+    mulambda_runtime::run::<Proxy>(config, signal).await
 }

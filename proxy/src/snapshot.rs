@@ -27,10 +27,27 @@ use mulambda_catalog::{CatalogEvent, ChangeKind, ClientView, Executor, Id, Store
 use prometheus::Histogram;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::RefreshConfig;
 use crate::metrics::{Metrics, RequestCounters, Trigger};
 use crate::paths::{self, ModelPath, resolve_selector};
 use crate::selection::{ClientPlacement, HealthRegistry, ScoreConfig, Table};
+
+/// How the snapshot is kept fresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct RefreshConfig {
+    /// Snapshot poll interval (the safety net beside pushed change events).
+    #[arg(long, env = "MULAMBDA_POLL_INTERVAL", default_value = "1s", value_name = "DURATION",
+          value_parser = mulambda_runtime::parse::positive_duration)]
+    pub poll_interval: Duration,
+
+    /// Read the whole catalog at least every this many polls, even without a change.
+    #[arg(long, env = "MULAMBDA_FULL_RELOAD_EVERY", default_value = "30", value_name = "N",
+          value_parser = mulambda_runtime::parse::whole_in(1u32..=1_000_000))]
+    pub full_reload_every: u32,
+
+    /// How long events are collected before one reload.
+    #[arg(skip = Duration::from_millis(5))]
+    pub debounce: Duration,
+}
 
 /// One immutable snapshot.
 #[derive(Debug)]
@@ -159,6 +176,8 @@ pub struct Refresher {
     state: Arc<SnapshotState>,
     metrics: Metrics,
     last: Option<ClientView>,
+    /// Model names of the installed snapshot (whose metric children exist).
+    models: HashSet<Box<str>>,
     polls_since_full: u32,
     failed: bool,
     last_error_log: Option<Instant>,
@@ -250,6 +269,7 @@ impl Refresher {
             state,
             metrics,
             last: None,
+            models: HashSet::new(),
             polls_since_full: 0,
             failed: false,
             last_error_log: None,
@@ -367,6 +387,11 @@ impl Refresher {
         let executors = (0..table.len())
             .map(|i| ExecutorInfo::new(table.executor(i), &self.metrics))
             .collect();
+        let models: HashSet<Box<str>> = (table.executors().iter())
+            .map(|e| Box::from(e.model_name.as_str()))
+            .collect();
+        (self.metrics).forget_models(self.models.difference(&models).map(|m| &**m));
+        self.models = models;
         self.state.install(Snapshot {
             executors,
             table,

@@ -282,3 +282,99 @@ async fn chunked_post(url: &str, chunks: usize, size: usize) -> (StatusCode, Str
         Err(_) => (StatusCode::from_u16(598).unwrap(), "timeout".into()),
     }
 }
+
+/// Sends raw bytes and reads until the proxy closes the connection: status and body.
+async fn raw_exchange(addr: std::net::SocketAddr, raw: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The proxy may answer and close before everything is written.
+    let _ = s.write_all(raw).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+#[tokio::test]
+async fn malformed_http_gets_tf_serving_error_bodies_on_both_listeners() {
+    let redis = RedisServer::start();
+    let store = store(&redis.url(), "s7");
+    let fake = FakeTfServing::start("x").await;
+    register(&store, &executor("x", "m", IMAGE, 0.8, fake.endpoint())).await;
+    let proxy = start_proxy(config(&redis.url(), "s7", "app-s7", IMAGE, &[])).await;
+    let huge = format!(
+        "POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\nx-pad: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let cases: [(&[u8], u16); 4] = [
+        (b"NOT HTTP AT ALL\r\n\r\n", 400),
+        (
+            b"POST /v1/models/m:predict HTTP/1.1\r\nbroken header\r\n\r\n",
+            400,
+        ),
+        (
+            b"GET /v1/models/m HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n",
+            400,
+        ),
+        (huge.as_bytes(), 431),
+    ];
+    for addr in [proxy.app_addr(), proxy.admin_addr()] {
+        for (raw, want) in cases {
+            let (status, body) = raw_exchange(addr, raw).await;
+            assert_eq!(status, want, "{addr}: {body}");
+            let v: serde_json::Value = serde_json::from_str(&body)
+                .unwrap_or_else(|e| panic!("{addr}: body not JSON ({e}): {body:?}"));
+            assert!(v["error"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        }
+    }
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn metric_children_of_a_model_that_left_the_catalog_are_removed() {
+    let redis = RedisServer::start();
+    let store = store(&redis.url(), "s8");
+    let (a, b) = (
+        FakeTfServing::start("a").await,
+        FakeTfServing::start("b").await,
+    );
+    register(&store, &executor("a", "stays", IMAGE, 0.8, a.endpoint())).await;
+    register(&store, &executor("b", "leaves", IMAGE, 0.8, b.endpoint())).await;
+    let proxy = start_proxy(config(&redis.url(), "s8", "app-s8", IMAGE, &[])).await;
+    wait_until("both executors in the snapshot", || async {
+        metrics(&proxy)
+            .await
+            .contains("mulambda_proxy_snapshot_executors 2")
+    })
+    .await;
+    for model in ["stays", "leaves"] {
+        let r = predict(&proxy, &[("x-mulambda-model", model)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{model}");
+    }
+    let m = metrics(&proxy).await;
+    assert!(m.contains("model=\"leaves\""), "{m}");
+
+    store
+        .deregister_executor(&mulambda_catalog::Id::parse("b").unwrap())
+        .await
+        .unwrap();
+    wait_until("the model's series removed", || async {
+        !metrics(&proxy).await.contains("model=\"leaves\"")
+    })
+    .await;
+    let m = metrics(&proxy).await;
+    assert!(
+        m.contains("mulambda_proxy_requests_total{model=\"stays\",outcome=\"success\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("mulambda_proxy_request_duration_seconds_count{model=\"stays\"} 1"),
+        "{m}"
+    );
+    proxy.shutdown().await;
+}

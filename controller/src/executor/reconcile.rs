@@ -23,11 +23,27 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
+use mulambda_runtime::parse;
+
 use crate::crd::{ModelExecutor, ModelExecutorStatus};
 use crate::executor::resources::{ExecutorTemplate, deployment, service};
 use crate::executor::{status, validate};
 use crate::metrics::{Metrics, ReconcileResult};
 use crate::well_known::{FIELD_MANAGER, labels};
+
+/// The reconciler's options on the command line.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ReconcilerArgs {
+    /// Do not run the reconciler (webhook only; needs no Kubernetes API access).
+    #[arg(long, env = "MULAMBDA_NO_RECONCILER")]
+    pub no_reconciler: bool,
+
+    /// Periodic re-check of every ModelExecutor (changes to it and to its Deployment or
+    /// Service are seen at once anyway).
+    #[arg(long = "resync-interval", env = "MULAMBDA_RESYNC_INTERVAL", default_value = "5m",
+          value_name = "DURATION", value_parser = parse::positive_duration)]
+    pub resync: Duration,
+}
 
 /// Shared state of all reconciliations.
 pub struct Context {

@@ -15,13 +15,49 @@ use mulambda_catalog::names::{annotations, env, ports};
 
 use crate::executor::validate::ValidSpec;
 use crate::podspec::{
-    StoreEnv, downward_api_env, env_secret, env_value, http_probe, restricted_security_context,
+    self, StoreEnv, downward_api_env, env_secret, env_value, http_probe,
+    restricted_security_context,
 };
 use crate::webhook::sidecar::container_port;
 use crate::well_known::{
-    COMPANION_ADMIN_PORT_NAME, COMPANION_COMMAND, COMPANION_CONTAINER, GRPC_PORT_NAME,
-    MODEL_FETCH_CONTAINER, NONROOT_UID, REST_PORT_NAME, TFSERVING_CONTAINER, labels, prometheus,
+    COMPANION_ADMIN_PORT_NAME, COMPANION_COMMAND, COMPANION_CONTAINER, DEFAULT_IMAGE,
+    DEFAULT_MODEL_FETCH_IMAGE, DEFAULT_SERVING_IMAGE, GRPC_PORT_NAME, MODEL_FETCH_CONTAINER,
+    NONROOT_UID, REST_PORT_NAME, TFSERVING_CONTAINER, labels, prometheus,
 };
+
+/// The executors' images on the command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImageArgs {
+    /// Image of the executors' companion (`mulambda-companion` on its PATH).
+    #[arg(long, env = "MULAMBDA_COMPANION_IMAGE", default_value = DEFAULT_IMAGE,
+          value_name = "IMAGE", value_parser = podspec::image)]
+    pub companion_image: String,
+
+    /// TF Serving image of executors whose spec names none.
+    #[arg(long, env = "MULAMBDA_SERVING_IMAGE", default_value = DEFAULT_SERVING_IMAGE,
+          value_name = "IMAGE", value_parser = podspec::image)]
+    pub serving_image: String,
+
+    /// Image of the executors' init container that copies the model from S3 into the pod
+    /// (the MinIO client: `mc` as its entrypoint, `mirror` and `MC_HOST_<alias>` support).
+    #[arg(long, env = "MULAMBDA_MODEL_FETCH_IMAGE", default_value = DEFAULT_MODEL_FETCH_IMAGE,
+          value_name = "IMAGE", value_parser = podspec::image)]
+    pub model_fetch_image: String,
+}
+
+// === impl ImageArgs ===
+
+impl ImageArgs {
+    /// What every executor shares, with where companions find the store.
+    pub fn template(self, store: StoreEnv) -> ExecutorTemplate {
+        ExecutorTemplate {
+            companion_image: self.companion_image,
+            default_serving_image: self.serving_image,
+            model_fetch_image: self.model_fetch_image,
+            store,
+        }
+    }
+}
 
 /// What every executor shares (from the controller's flags).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,10 +20,42 @@ use k8s_openapi::api::core::v1::Pod;
 use mulambda_catalog::names::{annotations, ports};
 use serde_json::{Value, json};
 
+use crate::podspec::{self, StoreEnv};
 use crate::webhook::criteria::PodCriteria;
 use crate::webhook::review::{AdmissionRequest, AdmissionResponse};
 use crate::webhook::sidecar::SidecarTemplate;
-use crate::well_known::{PROXY_CONTAINER, prometheus};
+use crate::well_known::{DEFAULT_IMAGE, PROXY_CONTAINER, prometheus};
+
+/// The injection options on the command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InjectArgs {
+    /// Image of the injected proxy (`mulambda-proxy` on its PATH).
+    #[arg(long, env = "MULAMBDA_PROXY_IMAGE", default_value = DEFAULT_IMAGE, value_name = "IMAGE",
+          value_parser = podspec::image)]
+    pub proxy_image: String,
+
+    /// Inject pods that reach the webhook without a `mulambda.io/inject` annotation (the
+    /// webhook configuration's namespaceSelector only sends pods of opted-in namespaces).
+    /// `false`: only pods annotated `mulambda.io/inject: "true"`.
+    #[arg(long, env = "MULAMBDA_INJECT_BY_DEFAULT", default_value_t = true,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub inject_by_default: bool,
+}
+
+// === impl InjectArgs ===
+
+impl InjectArgs {
+    /// The injection settings, with where injected proxies find the store.
+    pub fn config(self, store: StoreEnv) -> InjectConfig {
+        InjectConfig {
+            sidecar: SidecarTemplate {
+                image: self.proxy_image,
+                store,
+            },
+            inject_by_default: self.inject_by_default,
+        }
+    }
+}
 
 /// The webhook's injection settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,11 +2,11 @@
 //!
 //! Our own small types rather than `kube::core::admission`: kube's `AdmissionResponse`
 //! serialises its patch as a JSON array of bytes, while the API's contract (Go `[]byte`) is a
-//! base64 string; and a webhook must read reviews whose object is not what it expects without
+//! base64 string (k8s-openapi's `ByteString` writes exactly that); and a webhook must read reviews whose object is not what it expects without
 //! failing the whole review. Only the fields the webhook uses are modelled; unknown fields are
 //! ignored.
 
-use base64::Engine as _;
+use k8s_openapi::ByteString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -88,9 +88,10 @@ pub struct AdmissionResponse {
     /// Why not (only for denials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ResponseStatus>,
-    /// Base64 of a JSON Patch (RFC 6902) document.
+    /// A JSON Patch (RFC 6902) document; base64 on the wire (k8s-openapi's `ByteString`, the
+    /// API's Go `[]byte`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub patch: Option<String>,
+    pub patch: Option<ByteString>,
     /// `JSONPatch` when there is a patch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patch_type: Option<String>,
@@ -137,7 +138,7 @@ impl AdmissionResponse {
     ) -> Result<AdmissionResponse, serde_json::Error> {
         let bytes = serde_json::to_vec(patch)?;
         Ok(AdmissionResponse {
-            patch: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            patch: Some(ByteString(bytes)),
             patch_type: Some("JSONPatch".to_string()),
             ..AdmissionResponse::allow(uid)
         })
@@ -179,16 +180,8 @@ impl AdmissionResponse {
 
     /// Decodes the patch (for tests and tools): `None` without a patch.
     pub fn decoded_patch(&self) -> Option<Result<json_patch::Patch, String>> {
-        let encoded = self.patch.as_ref()?;
-        Some(
-            base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .map_err(|e| format!("patch is not base64: {e}"))
-                .and_then(|bytes| {
-                    serde_json::from_slice(&bytes)
-                        .map_err(|e| format!("patch is not a JSON Patch: {e}"))
-                }),
-        )
+        let bytes = &self.patch.as_ref()?.0;
+        Some(serde_json::from_slice(bytes).map_err(|e| format!("patch is not a JSON Patch: {e}")))
     }
 }
 

@@ -1,27 +1,24 @@
 //! The webhook's HTTPS listener: `POST /mutate` answers `AdmissionReview`s.
 //!
-//! TLS with rustls (ring) through tokio-rustls, HTTP/1.1 and HTTP/2 through hyper's auto
-//! builder. Every failure answers the API server, never panics: a body that is not an
-//! `admission.k8s.io/v1` `AdmissionReview` with a `request` gets HTTP 400 and `{"error": …}`.
+//! TLS with rustls (ring) through tokio-rustls ([`Tls`]), HTTP/1.1 and HTTP/2 through
+//! [`mulambda_runtime::server`] (connection cap, header limits, drain). Every failure answers the
+//! API server, never panics: a body that is not an `admission.k8s.io/v1` `AdmissionReview` with a
+//! `request` gets HTTP 400 and `{"error": …}`.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use rustls::ServerConfig;
-use tokio::net::TcpListener;
+use mulambda_runtime::response::{Body, error as json_error, json};
+use mulambda_runtime::{Handshake, Limits, Peer, parse};
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
+use tokio_rustls::server::TlsStream;
 
-use crate::http_util::{Body, json, json_error};
 use crate::metrics::Metrics;
 use crate::webhook::inject::{InjectConfig, Outcome, decide};
 use crate::webhook::review::{API_VERSION, AdmissionReviewRequest, KIND};
@@ -30,10 +27,48 @@ use crate::webhook::review::{API_VERSION, AdmissionReviewRequest, KIND};
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// Deadline of a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Deadline of reading a request's headers (slow clients cannot hold connections forever).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long in-flight requests may take to finish at shutdown.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The webhook listener's limits: the API servers keep a few connections each; a slow client
+/// cannot hold a connection for more than 10 s without sending a request head.
+pub const LIMITS: Limits = Limits {
+    max_connections: 256,
+    header_read_timeout: Duration::from_secs(10),
+    max_header_bytes: 16 * 1024,
+    drain_timeout: Duration::from_secs(10),
+};
+
+/// The webhook's listener settings.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct WebhookConfig {
+    /// Webhook HTTPS listener (`POST /mutate`).
+    #[arg(long = "webhook-listen", env = "MULAMBDA_WEBHOOK_LISTEN", default_value = "0.0.0.0:8443",
+          value_name = "ADDR", value_parser = parse::socket_addr)]
+    pub listen: SocketAddr,
+
+    /// Webhook certificate chain (PEM), e.g. `tls.crt` of a cert-manager Secret; reloaded when
+    /// it changes.
+    #[arg(
+        long,
+        env = "MULAMBDA_TLS_CERT",
+        default_value = "/etc/mulambda/tls/tls.crt",
+        value_name = "FILE"
+    )]
+    pub tls_cert: PathBuf,
+
+    /// Webhook private key (PEM: PKCS#8, PKCS#1 or SEC1); reloaded when it changes.
+    #[arg(
+        long,
+        env = "MULAMBDA_TLS_KEY",
+        default_value = "/etc/mulambda/tls/tls.key",
+        value_name = "FILE"
+    )]
+    pub tls_key: PathBuf,
+
+    /// How often the certificate files are checked for new contents.
+    #[arg(long = "tls-reload-interval", env = "MULAMBDA_TLS_RELOAD_INTERVAL", default_value = "5s",
+          value_name = "DURATION", value_parser = parse::positive_duration)]
+    pub reload_interval: Duration,
+}
 
 /// What the webhook needs to answer.
 #[derive(Clone)]
@@ -44,66 +79,25 @@ pub struct WebhookState {
     pub metrics: Metrics,
 }
 
-/// Serves HTTPS on `listener` until `cancel`, then lets in-flight requests finish (bounded).
-pub async fn serve(
-    listener: TcpListener,
-    tls: Arc<ServerConfig>,
-    state: WebhookState,
-    cancel: CancellationToken,
-) {
-    let acceptor = TlsAcceptor::from(tls);
-    let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = cancel.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let acceptor = acceptor.clone();
-        let state = state.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "webhook TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "webhook TLS handshake timed out");
-                    return;
-                }
-            };
-            let service = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(req, &state, peer).await) }
-            });
-            let conn = builder
-                .serve_connection(TokioIo::new(tls), service)
-                .into_owned();
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "webhook connection ended with an error");
+/// The TLS handshake before HTTP, with its own deadline.
+#[derive(Clone)]
+pub struct Tls(pub TlsAcceptor);
+
+impl Handshake for Tls {
+    type Io = TlsStream<TcpStream>;
+
+    async fn handshake(&self, tcp: TcpStream, peer: Peer) -> Option<TlsStream<TcpStream>> {
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.0.accept(tcp)).await {
+            Ok(Ok(tls)) => Some(tls),
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %peer.remote, error = %e, "webhook TLS handshake failed");
+                None
             }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("webhook connections still open after the drain timeout");
+            Err(_) => {
+                tracing::debug!(peer = %peer.remote, "webhook TLS handshake timed out");
+                None
+            }
+        }
     }
 }
 

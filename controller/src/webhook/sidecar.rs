@@ -29,8 +29,10 @@ impl SidecarTemplate {
     /// The proxy container for a pod with these criteria.
     ///
     /// The proxy listens for the application on `127.0.0.1:8501` (TF Serving's REST port, only
-    /// reachable from inside the pod) and serves `/metrics`, `/live`, `/ready` and the
-    /// companions' `/probe` on `0.0.0.0:9901`.
+    /// reachable from inside the pod) and serves what others need on `0.0.0.0:9901`: `/metrics`
+    /// (the scraper), `/live` and `/ready` (kubelet) and `/probe` (companions). `/explain`
+    /// answers there only from loopback (the proxy's default `--explain-from loopback`: reachable
+    /// through `kubectl port-forward`); `deploy/examples` has a NetworkPolicy for the port.
     pub fn container(&self, criteria: &PodCriteria) -> Container {
         let mut env_vars = downward_api_env();
         env_vars.extend(self.store.env());

@@ -1,4 +1,5 @@
-//! `bench overhead`: what a proxy adds over a direct call, side by side in one run.
+//! `bench overhead`: what a proxy adds over a direct call, side by side in one run (and
+//! `bench header-flood`, the proxy's memory under unfinished request heads: [`header_flood`]).
 //!
 //! One simulated executor (a separate `mulambda-loadtest sim` process with zero service time)
 //! is called at one open-loop rate: directly, through `mulambda-proxy`, through nginx and
@@ -7,10 +8,12 @@
 //! rate far above what any of them can serve to find its maximum throughput. The report gives
 //! the latency each proxy adds over direct at p50 and p99, and its throughput ratio.
 
+mod flood;
 mod procs;
 mod reverse_proxies;
 mod stack;
 
+pub use flood::{FloodConfig, FloodPhase, FloodReport, header_flood};
 pub use procs::{ChildProcess, find_program, free_port, wait_http_ok};
 pub use reverse_proxies::{haproxy_config, nginx_config};
 

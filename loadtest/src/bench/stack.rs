@@ -44,6 +44,10 @@ pub async fn start_sim_process(dir: &Path) -> anyhow::Result<SimProcess> {
 pub struct ProxyStack {
     /// The proxy's application URL.
     pub url: String,
+    /// The proxy's application listener.
+    pub app: SocketAddr,
+    /// The proxy's admin listener.
+    pub admin: SocketAddr,
     /// The proxy's process id (for memory readings).
     pub pid: Option<u32>,
     _proxy: ChildProcess,
@@ -54,9 +58,21 @@ pub struct ProxyStack {
 
 /// Starts a store, registers the simulator in it, and starts `mulambda-proxy` in front.
 pub async fn start_proxy_stack(sim: SocketAddr, dir: &Path) -> anyhow::Result<ProxyStack> {
-    let bin = find_program("mulambda-proxy").ok_or_else(|| {
-        anyhow!("mulambda-proxy not found beside this binary or on PATH (cargo build --release -p mulambda-proxy)")
-    })?;
+    start_proxy_stack_with(sim, dir, None).await
+}
+
+/// [`start_proxy_stack`] with a given proxy binary (default: beside this binary or on PATH).
+pub async fn start_proxy_stack_with(
+    sim: SocketAddr,
+    dir: &Path,
+    bin: Option<&Path>,
+) -> anyhow::Result<ProxyStack> {
+    let bin = match bin {
+        Some(b) => b.to_path_buf(),
+        None => find_program("mulambda-proxy").ok_or_else(|| {
+            anyhow!("mulambda-proxy not found beside this binary or on PATH (cargo build --release -p mulambda-proxy)")
+        })?,
+    };
     let redis = RedisServer::try_start_with(RedisOptions::default()).map_err(|e| anyhow!(e))?;
     let store = Store::new(StoreConfig::new(redis.url()))?;
     let executor = Executor {
@@ -103,6 +119,8 @@ pub async fn start_proxy_stack(sim: SocketAddr, dir: &Path) -> anyhow::Result<Pr
     .await?;
     Ok(ProxyStack {
         url: format!("http://127.0.0.1:{app}"),
+        app: SocketAddr::from(([127, 0, 0, 1], app)),
+        admin: SocketAddr::from(([127, 0, 0, 1], admin)),
         pid: proxy.id(),
         _proxy: proxy,
         _lease: lease,

@@ -10,9 +10,36 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::config::BudgetConfig;
+use mulambda_runtime::parse;
 
 const SLOTS: usize = 10;
+
+/// A retry budget's options: within `window`, retries ≤ `ratio` × requests + `min_per_sec` ×
+/// window.
+#[derive(Debug, Clone, Copy, PartialEq, clap::Args)]
+pub struct BudgetConfig {
+    /// Retry budget: retries allowed as a fraction of the requests in the window.
+    #[arg(long = "retry-ratio", env = "MULAMBDA_RETRY_RATIO", default_value = "0.2",
+          value_name = "X", value_parser = parse::number_in(0.0, 10.0))]
+    pub ratio: f64,
+
+    /// Retry budget: retries allowed per second on top of the ratio (so a quiet proxy can retry).
+    #[arg(long = "retry-min-per-sec", env = "MULAMBDA_RETRY_MIN_PER_SEC", default_value = "10",
+          value_name = "N", value_parser = parse::number_in(0.0, 1e6))]
+    pub min_per_sec: f64,
+
+    /// Retry budget: sliding window (at most 1h).
+    #[arg(long = "retry-window", env = "MULAMBDA_RETRY_WINDOW", default_value = "10s",
+          value_name = "DURATION", value_parser = window)]
+    pub window: Duration,
+}
+
+fn window(text: &str) -> Result<Duration, String> {
+    match parse::positive_duration(text)? {
+        w if w > Duration::from_secs(3600) => Err("must be at most 1h".into()),
+        w => Ok(w),
+    }
+}
 
 /// The budget.
 #[derive(Debug)]

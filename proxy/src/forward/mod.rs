@@ -14,9 +14,43 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 pub use body::{BodyError, ForwardBody, PreparedBody};
-pub use budget::RetryBudget;
+pub use budget::{BudgetConfig, RetryBudget};
+use mulambda_runtime::parse;
 
-use crate::config::ForwardConfig;
+/// How requests are forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, clap::Args)]
+pub struct ForwardConfig {
+    /// Connect timeout to an executor.
+    #[arg(long, env = "MULAMBDA_CONNECT_TIMEOUT", default_value = "1s", value_name = "DURATION",
+          value_parser = parse::positive_duration)]
+    pub connect_timeout: Duration,
+
+    /// Request timeout (until the executor's response headers) when the request sets none
+    /// (header `x-mulambda-timeout-ms`); at most --max-timeout.
+    #[arg(long, env = "MULAMBDA_REQUEST_TIMEOUT", default_value = "30s", value_name = "DURATION",
+          value_parser = parse::positive_duration)]
+    pub request_timeout: Duration,
+
+    /// Largest timeout a request may ask for by header.
+    #[arg(long, env = "MULAMBDA_MAX_TIMEOUT", default_value = "5m", value_name = "DURATION",
+          value_parser = parse::positive_duration)]
+    pub max_timeout: Duration,
+
+    /// Request bodies up to this size are buffered so a failed attempt can be retried on another
+    /// executor; larger ones are streamed and not retried.
+    #[arg(long, env = "MULAMBDA_RETRY_BUFFER", default_value = "64KiB", value_name = "SIZE",
+          value_parser = parse::size)]
+    pub retry_buffer: u64,
+
+    /// Hard limit of a request body; larger requests are answered 413.
+    #[arg(long, env = "MULAMBDA_MAX_BODY", default_value = "32MiB", value_name = "SIZE",
+          value_parser = parse::positive_size)]
+    pub max_body: u64,
+
+    /// The retry budget.
+    #[command(flatten)]
+    pub budget: BudgetConfig,
+}
 
 /// The pooled client and the forwarding options.
 #[derive(Debug)]

@@ -195,7 +195,7 @@ pub fn explain_with_random(
             other => other,
         };
         let (expected_ms, observed_weight, _, _) =
-            super::score::expected_latency(e, h, prep.now_ns, prep.obs_decay);
+            super::estimate::expected_latency(e.probe_ms, h, prep.now_ns, prep.obs_decay);
         let load_factor =
             1.0 + table.score_cfg.inflight_penalty.max(0.0) * f64::from(snap.inflight);
         let mut removed_by = Vec::new();

@@ -4,7 +4,8 @@
 //! - [`HealthRegistry`] / [`ExecutorHealth`] / [`InFlight`]: what this proxy observes per executor
 //!   (service-time EWMA, in-flight requests, failures, breaker, first-seen time). Survives
 //!   snapshot rebuilds.
-//! - [`Table`]: the immutable ranking input of one snapshot, built off the hot path.
+//! - [`Table`]: the immutable ranking input of one snapshot, built off the hot path;
+//!   [`ScoreConfig`] and the latency estimate it shares with the score (`estimate`).
 //! - [`select_executor`]: one request's decision, with a [`Receipt`] of plain numbers;
 //!   [`NoCandidate`] names the unmet criteria.
 //! - [`explain`]: the full ranked table for a dry run (allocates; not for the hot path).
@@ -15,6 +16,7 @@
 //! `cost = expected latency × (1 + in_flight)`; near-ties within 5 % of the best are spread by
 //! power of two choices; a newly seen executor keeps only a growing share of its wins.
 
+mod estimate;
 mod explain;
 mod health;
 mod receipt;
@@ -27,6 +29,7 @@ mod tests;
 
 use mulambda_catalog::{ModelTraits, SoftCriteria};
 
+pub use estimate::ScoreConfig;
 pub use explain::{
     ExplainedExecutor, ExplainedScore, Explanation, LatencyParts, explain, explain_with_random,
 };
@@ -34,7 +37,6 @@ pub use health::{
     BreakerState, ExecutorHealth, HealthConfig, HealthRegistry, HealthSnapshot, InFlight,
 };
 pub use receipt::{Filter, NoCandidate, Receipt, Removed, ScoreTerms};
-pub use score::ScoreConfig;
 pub use select::select_executor;
 pub use table::{ClientPlacement, ProbeSource, Table};
 

@@ -1,57 +1,15 @@
-//! Scoring one executor for one request: the filters, the expected latency, the score.
+//! Scoring one executor for one request: the filters, the cost, the score.
 //!
 //! The same function serves [`select_executor`](super::select_executor) and
 //! [`explain`](super::explain), so the two cannot disagree.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::SelectionRequest;
-use super::health::{ExecutorHealth, HealthConfig, decay, nanos_since};
+use super::estimate::{ObsDecay, expected_latency};
+use super::health::{HealthConfig, nanos_since};
 use super::receipt::Filter;
-use super::table::{Entry, NONE, Table};
-
-/// Tuning of the score.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ScoreConfig {
-    /// Latency assumed for an executor without a probe figure when no other executor has a fresh
-    /// one either (otherwise the median of the fresh figures is the prior). Default 5 ms.
-    pub prior_latency: Duration,
-    /// A probe figure older than this (by the store's clock) decays toward the prior.
-    /// Default 30 s.
-    pub probe_stale_after: Duration,
-    /// Half-life of that decay. Default 30 s.
-    pub probe_half_life: Duration,
-    /// Probe figure used when the companion could not reach this client. Default 1 s.
-    pub unreachable_penalty: Duration,
-    /// Candidates whose score is within this fraction of the best score are near-ties, spread
-    /// by power of two choices. Default 0.05.
-    pub near_tie_margin: f64,
-    /// In-flight penalty: `cost = expected × (1 + inflight_penalty × in_flight)`. Default 1
-    /// (PeakEWMA's `× (in_flight + 1)`).
-    pub inflight_penalty: f64,
-    /// Score bonus of an executor on the client's node. Default 0.002.
-    pub same_node_bonus: f64,
-    /// Score bonus of an executor in the client's zone (not on its node). Default 0.001.
-    pub same_zone_bonus: f64,
-    /// Lower bound of the latency scale. Default 50 µs.
-    pub min_latency_ref: Duration,
-}
-
-impl Default for ScoreConfig {
-    fn default() -> ScoreConfig {
-        ScoreConfig {
-            prior_latency: Duration::from_millis(5),
-            probe_stale_after: Duration::from_secs(30),
-            probe_half_life: Duration::from_secs(30),
-            unreachable_penalty: Duration::from_secs(1),
-            near_tie_margin: 0.05,
-            inflight_penalty: 1.0,
-            same_node_bonus: 0.002,
-            same_zone_bonus: 0.001,
-            min_latency_ref: Duration::from_micros(50),
-        }
-    }
-}
+use super::table::{NONE, Table};
 
 /// A request's criteria resolved against one table (once per request).
 #[derive(Debug, Clone, Copy)]
@@ -100,47 +58,6 @@ pub(crate) fn normalise_weights(latency: f64, accuracy: f64) -> (f64, f64) {
         (l / sum, a / sum)
     } else {
         (0.5, 0.5)
-    }
-}
-
-/// How an own observation loses weight: full weight up to `stale_ns`, then halving every
-/// `half_life_ns`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ObsDecay {
-    pub stale_ns: u64,
-    pub half_life_ns: u64,
-}
-
-impl ObsDecay {
-    pub(crate) fn new(cfg: &HealthConfig) -> ObsDecay {
-        ObsDecay {
-            stale_ns: u64::try_from(cfg.stale_after.as_nanos()).unwrap_or(u64::MAX),
-            half_life_ns: u64::try_from(cfg.ewma_half_life.as_nanos()).unwrap_or(u64::MAX),
-        }
-    }
-}
-
-/// The expected latency (ms) of an entry: its own observation blended with the probe figure,
-/// with the observation's weight (1 while fresh, halving every `ewma_half_life` once older than
-/// `stale_after`), its age and the raw EWMA.
-#[inline(always)]
-pub(crate) fn expected_latency(
-    e: &Entry,
-    h: &ExecutorHealth,
-    now_ns: u64,
-    d: ObsDecay,
-) -> (f64, f64, Option<u64>, Option<f64>) {
-    match h.observation() {
-        None => (e.probe_ms, 0.0, None, None),
-        Some((v, at)) => {
-            let age = now_ns.saturating_sub(at);
-            let w = if age <= d.stale_ns {
-                1.0
-            } else {
-                decay(age - d.stale_ns, d.half_life_ns)
-            };
-            (w * v + (1.0 - w) * e.probe_ms, w, Some(age), Some(v))
-        }
     }
 }
 
@@ -236,7 +153,7 @@ impl Prepared {
         let e = &table.entries[i];
         let h = table.health(i);
         let (expected_ms, observed_weight, observed_age_ns, _) =
-            expected_latency(e, h, self.now_ns, self.obs_decay);
+            expected_latency(e.probe_ms, h, self.now_ns, self.obs_decay);
         let inflight = h.inflight();
         let cost_ms = expected_ms * (1.0 + self.inflight_penalty * f64::from(inflight));
         let latency_term = self.ref_ms / (self.ref_ms + cost_ms);

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use mulambda_catalog::{ClientView, Executor, Id, ModelName, ModelTraits, TraitValue};
 
+use super::estimate::{self, ScoreConfig};
 use super::health::{ExecutorHealth, HealthConfig, HealthRegistry, decay, nanos_since};
-use super::score::{self, ScoreConfig};
 
 /// Where the client (this proxy's pod) runs, for co-location.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -230,7 +230,7 @@ impl Table {
 
         // Latency scale per group of equal traits: the lowest expected latency among its ready
         // executors now (never below `min_latency_ref`), else the prior.
-        let obs_decay = score::ObsDecay::new(&hcfg);
+        let obs_decay = estimate::ObsDecay::new(&hcfg);
         let min_ref = (cfg.min_latency_ref.as_secs_f64() * 1000.0).max(1e-6);
         let mut groups: Vec<Group> = Vec::new();
         let mut keys: Vec<u64> = entries.iter().map(|e| e.traits_key).collect();
@@ -241,7 +241,7 @@ impl Table {
                 .iter()
                 .zip(&healths)
                 .filter(|(e, _)| e.traits_key == k && e.ready)
-                .map(|(e, h)| score::expected_latency(e, h, now_ns, obs_decay).0)
+                .map(|(e, h)| estimate::expected_latency(e.probe_ms, h, now_ns, obs_decay).0)
                 .fold(f64::INFINITY, f64::min);
             let ref_ms = if best.is_finite() { best } else { prior_ms };
             groups.push(Group {

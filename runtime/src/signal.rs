@@ -1,8 +1,8 @@
-//! Orderly shutdown: waiting for SIGTERM or SIGINT, and what shutting down did.
+//! Shutdown signals.
 
-/// Waits for SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C). If the SIGTERM handler cannot
+/// Completes on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C). If the SIGTERM handler cannot
 /// be installed, waits for SIGINT only.
-pub async fn wait_for_signal() {
+pub async fn shutdown() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {
@@ -17,13 +17,4 @@ pub async fn wait_for_signal() {
             tracing::info!("SIGINT received");
         }
     }
-}
-
-/// What [`crate::Companion::shutdown`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ShutdownReport {
-    /// Latency entries removed from clients' rows.
-    pub latency_entries_removed: usize,
-    /// Whether removing the latency entries failed (they then expire by their TTL).
-    pub latency_removal_failed: bool,
 }
