@@ -29,7 +29,8 @@ enum Command {
     /// {"event":"listening","name":…,"model":…,"addr":"127.0.0.1:PORT","url":"http://…"}
     /// (plus "grpc_addr" when the executor serves TF Serving's gRPC API).
     Sim(SimArgs),
-    /// Drive an open-loop load at a fixed rate and report latency, errors and executors.
+    /// Drive a load — open loop at a rate (uniform or Poisson arrivals), or closed loop with
+    /// --streams — and report latency, errors, executors and the answers' confidence.
     Run(Box<RunArgs>),
     /// The local demo: store, three executors with companions, two proxies with opposite
     /// preferences; load through both; an event half-way; a report with a plot.
@@ -146,10 +147,12 @@ struct OverheadArgs {
 struct SimArgs {
     /// An executor, as comma-separated key=value pairs (repeat for several). Keys: name, model,
     /// addr (ip:port), port, grpc-addr (ip:port), grpc-port (either turns TF Serving's gRPC API
-    /// on), versions (1+2), labels (stable:1+canary:2), available, base-ms,
-    /// per-element-us, jitter-ms, concurrency-slowdown, error-rate, error-status, stall-rate,
+    /// on), versions (1+2), labels (stable:1+canary:2), available, profile (FastBad … SlowGood,
+    /// 0-8, -g0 suffix for γ = 0; other keys refine it), base-ms, per-element-us,
+    /// per-inflight-ms, jitter-ms, concurrency-slowdown, confidence (0.9+0.7+0.5),
+    /// confidence-gamma, seed, control-socket (a path), error-rate, error-status, stall-rate,
     /// drop-rate, slow-factor, extra-ms. Example:
-    /// name=fast,model=half_plus_two,port=0,base-ms=1,jitter-ms=0.5
+    /// name=fast,model=half_plus_two,port=0,profile=FastGood,seed=1
     #[arg(
         long = "executor",
         short = 'e',
@@ -233,12 +236,54 @@ struct RunArgs {
     /// Width of the timeline buckets in the JSON report.
     #[arg(long, env = "MULAMBDA_LOADTEST_TIMELINE_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     timeline_interval: Duration,
+    /// Closed loop: this many parallel streams of sequential requests, no think time (--rate,
+    /// --duration, --count, --warmup and --connections then do not apply).
+    #[arg(long, env = "MULAMBDA_LOADTEST_STREAMS")]
+    streams: Option<usize>,
+    /// Closed loop: requests per stream.
+    #[arg(
+        long,
+        env = "MULAMBDA_LOADTEST_REQUESTS_PER_STREAM",
+        default_value_t = 100,
+        requires = "streams"
+    )]
+    requests_per_stream: u64,
+    /// Open loop: when requests are due — evenly spaced (uniform) or a Poisson process of
+    /// mean --rate (poisson, seeded by --seed).
+    #[arg(long, env = "MULAMBDA_LOADTEST_ARRIVAL", value_enum, default_value_t = ArrivalArg::Uniform)]
+    arrival: ArrivalArg,
+    /// Seed of Poisson arrivals and of --elements' values.
+    #[arg(long, env = "MULAMBDA_LOADTEST_SEED", default_value_t = 1)]
+    seed: u64,
+    /// Open a new connection for every request (its connect time counts).
+    #[arg(long, env = "MULAMBDA_LOADTEST_NEW_CONNECTION")]
+    new_connection: bool,
+    /// Send a predict body of this many random values ({"instances":[…]}) instead of --body.
+    #[arg(long, env = "MULAMBDA_LOADTEST_ELEMENTS", conflicts_with = "body_file")]
+    elements: Option<usize>,
+    /// A phase's extra headers, `name: value` pairs separated by `;` (repeat for each phase):
+    /// the requests are split into equal consecutive phases (per stream in a closed loop).
+    #[arg(
+        long = "phase",
+        env = "MULAMBDA_LOADTEST_PHASES",
+        value_delimiter = '|'
+    )]
+    phases: Vec<String>,
     /// Print the report as JSON on stdout instead of the table.
     #[arg(long, env = "MULAMBDA_LOADTEST_JSON")]
     json: bool,
     /// Also write the JSON report to this file.
     #[arg(long, short = 'o', env = "MULAMBDA_LOADTEST_OUT")]
     out: Option<PathBuf>,
+}
+
+/// `--arrival` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ArrivalArg {
+    /// Evenly spaced.
+    Uniform,
+    /// A seeded Poisson process.
+    Poisson,
 }
 
 // === impl Cli ===
@@ -309,13 +354,29 @@ async fn run_load(args: RunArgs) -> anyhow::Result<()> {
         .method
         .parse()
         .with_context(|| format!("--method {:?} is not an HTTP method", args.method))?;
-    let body = match &args.body_file {
-        Some(path) => Bytes::from(
+    let body = match (&args.body_file, args.elements) {
+        (Some(path), _) => Bytes::from(
             std::fs::read(path)
                 .with_context(|| format!("reading --body-file {}", path.display()))?,
         ),
-        None => Bytes::from(args.body.clone()),
+        (None, Some(0)) => {
+            bail!("--elements (MULAMBDA_LOADTEST_ELEMENTS) = 0 must be ≥ 1")
+        }
+        (None, Some(n)) => run::instances_body(n, args.seed),
+        (None, None) => Bytes::from(args.body.clone()),
     };
+    let phases = args
+        .phases
+        .iter()
+        .map(|phase| {
+            phase
+                .split(';')
+                .filter(|h| !h.trim().is_empty())
+                .map(parse_header)
+                .collect::<anyhow::Result<Vec<_>>>()
+                .with_context(|| format!("--phase {phase:?} (MULAMBDA_LOADTEST_PHASES)"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let headers = args
         .headers
         .iter()
@@ -338,6 +399,16 @@ async fn run_load(args: RunArgs) -> anyhow::Result<()> {
         connections: args.connections,
         timeout: args.timeout,
         timeline_interval: args.timeline_interval,
+        arrival: match args.arrival {
+            ArrivalArg::Uniform => run::Arrival::Uniform,
+            ArrivalArg::Poisson => run::Arrival::Poisson { seed: args.seed },
+        },
+        closed_loop: args.streams.map(|streams| run::ClosedLoop {
+            streams,
+            requests_per_stream: args.requests_per_stream,
+        }),
+        new_connection_per_request: args.new_connection,
+        phases,
     };
     config.validate()?;
     let cancel = CancellationToken::new();
@@ -491,5 +562,43 @@ mod tests {
             ("x-mulambda-latency-weight", "2")
         );
         assert!(parse_header("nocolon").is_err());
+    }
+
+    #[test]
+    fn closed_loop_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "mulambda-loadtest",
+            "run",
+            "--streams",
+            "5",
+            "--requests-per-stream",
+            "100",
+            "--elements",
+            "10",
+            "--new-connection",
+            "--phase",
+            "x-mulambda-latency-weight: 1; x-mulambda-accuracy-weight: 0",
+            "--phase",
+            "x-mulambda-latency-weight: 0",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!((args.streams, args.requests_per_stream), (Some(5), 100));
+        assert_eq!(args.elements, Some(10));
+        assert!(args.new_connection);
+        assert_eq!(args.phases.len(), 2);
+        assert!(
+            Cli::try_parse_from(["mulambda-loadtest", "run", "--requests-per-stream", "3"])
+                .is_err(),
+            "--requests-per-stream needs --streams"
+        );
+        let cli =
+            Cli::try_parse_from(["mulambda-loadtest", "run", "--arrival", "poisson"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.arrival, ArrivalArg::Poisson);
     }
 }

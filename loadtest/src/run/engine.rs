@@ -1,21 +1,17 @@
 //! The open-loop engine: a dispatcher that releases requests on schedule into a queue, and one
 //! worker per connection that takes them in order.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderValue, Request, header};
-use http_body_util::Full;
-use mulambda_catalog::names::headers::EXECUTOR;
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{Connection, FailureKind};
-use super::config::{LoadConfig, Target, due_offset};
+use super::config::{LoadConfig, Schedule, Target};
+use super::request::{Recorder, Templates, attempt};
 use super::sample::{Outcome, Sample};
 
 /// A request released by the dispatcher.
@@ -23,13 +19,15 @@ use super::sample::{Outcome, Sample};
 struct Job {
     index: u64,
     due: Instant,
+    phase: Option<usize>,
 }
 
 /// What every worker shares.
 struct Shared {
     addr: SocketAddr,
-    request: Request<Full<Bytes>>,
+    templates: Templates,
     timeout: Duration,
+    new_connection: bool,
     t0: Instant,
     queue: Mutex<mpsc::UnboundedReceiver<Job>>,
 }
@@ -42,52 +40,42 @@ pub struct EngineOutput {
     pub cancelled: bool,
 }
 
-/// Runs the schedule against `addr`.
+/// Runs the open-loop `schedule` against `addr`.
 pub async fn run(
     config: &LoadConfig,
     target: &Target,
     addr: SocketAddr,
-    total: u64,
+    schedule: &Schedule,
     cancel: CancellationToken,
 ) -> EngineOutput {
-    let mut builder = Request::builder()
-        .method(config.method.clone())
-        .uri(config.path.as_str())
-        .header(header::HOST, target.authority.as_str());
-    if !config.body.is_empty() {
-        builder = builder.header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-    }
-    let mut request = builder
-        .body(Full::new(config.body.clone()))
-        .unwrap_or_else(|_| Request::new(Full::new(config.body.clone())));
-    for (name, value) in &config.headers {
-        request.headers_mut().insert(name.clone(), value.clone());
-    }
-
-    // Open the connections before the clock starts, so the first requests do not pay for them.
-    let mut opening = tokio::task::JoinSet::new();
-    for _ in 0..config.connections {
-        opening.spawn(async move {
-            tokio::time::timeout(Duration::from_secs(5), Connection::open(addr))
-                .await
-                .ok()
-                .and_then(Result::ok)
-        });
-    }
+    let total = schedule.total();
+    // Open the connections before the clock starts, so the first requests do not pay for them
+    // (with a new connection per request, every request pays for its own instead).
     let mut connections = Vec::with_capacity(config.connections);
-    while let Some(conn) = opening.join_next().await {
-        connections.push(conn.ok().flatten());
+    if config.new_connection_per_request {
+        connections.resize_with(config.connections, || None);
+    } else {
+        let mut opening = tokio::task::JoinSet::new();
+        for _ in 0..config.connections {
+            opening.spawn(async move {
+                tokio::time::timeout(Duration::from_secs(5), Connection::open(addr))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            });
+        }
+        while let Some(conn) = opening.join_next().await {
+            connections.push(conn.ok().flatten());
+        }
     }
 
     let (tx, rx) = mpsc::unbounded_channel();
     let t0 = Instant::now() + Duration::from_millis(5);
     let shared = Arc::new(Shared {
         addr,
-        request,
+        templates: Templates::new(config, target),
         timeout: config.timeout,
+        new_connection: config.new_connection_per_request,
         t0,
         queue: Mutex::new(rx),
     });
@@ -96,17 +84,19 @@ pub async fn run(
         workers.spawn(worker(Arc::clone(&shared), conn, cancel.clone()));
     }
 
-    // Dispatcher: release request i at t0 + i/rate, whatever the responses do.
+    // Dispatcher: release request i at its due time, whatever the responses do.
     let mut cancelled = false;
     for index in 0..total {
-        let due = t0 + due_offset(index, config.rate);
+        let due = t0 + schedule.due(index);
         if due > Instant::now() {
             tokio::select! {
                 () = tokio::time::sleep_until(due) => {}
                 () = cancel.cancelled() => { cancelled = true; break; }
             }
         }
-        if tx.send(Job { index, due }).is_err() {
+        // The warm-up takes the first phase; the measured schedule is split into the phases.
+        let phase = config.phase_of(index.saturating_sub(schedule.warmup), schedule.measured);
+        if tx.send(Job { index, due, phase }).is_err() {
             break;
         }
     }
@@ -131,7 +121,7 @@ async fn worker(
     cancel: CancellationToken,
 ) -> Vec<Sample> {
     let mut samples = Vec::new();
-    let mut executors: HashMap<HeaderValue, Arc<str>> = HashMap::new();
+    let mut recorder = Recorder::default();
     loop {
         let job = {
             let mut queue = shared.queue.lock().await;
@@ -150,6 +140,7 @@ async fn worker(
             done: Duration::ZERO,
             outcome: Outcome::Failed(FailureKind::Timeout),
             executor: None,
+            confidence: None,
         };
         if Instant::now() >= deadline {
             // Waited in the queue past its timeout: never sent.
@@ -158,59 +149,35 @@ async fn worker(
             continue;
         }
         let mut sent_at: Option<Instant> = None;
-        let attempt = tokio::time::timeout_at(deadline, async {
-            if !conn.as_ref().is_some_and(Connection::is_usable) {
-                conn = None;
-                conn = Some(Connection::open(shared.addr).await?);
-            }
-            let c = conn.as_mut().ok_or(FailureKind::Connect)?;
-            let sent = Instant::now();
-            sent_at = Some(sent);
-            let result = c.send(clone_request(&shared.request)).await;
-            Ok::<_, FailureKind>((sent, result))
-        })
+        let result = tokio::time::timeout_at(
+            deadline,
+            attempt(
+                &mut conn,
+                shared.addr,
+                shared.templates.request(job.phase),
+                shared.new_connection,
+                &mut sent_at,
+            ),
+        )
         .await;
-        let now = Instant::now();
-        sample.done = since(now);
-        match attempt {
+        sample.done = since(Instant::now());
+        sample.sent = sent_at.map(since);
+        match result {
             Err(_elapsed) => {
                 // The connection may still carry the late answer: discard it.
                 conn = None;
-                sample.sent = sent_at.map(since);
                 sample.outcome = Outcome::Failed(FailureKind::Timeout);
             }
             Ok(Err(kind)) => {
-                conn = None;
+                // A request whose connection could not be opened was never sent.
+                if kind == FailureKind::Connect {
+                    sample.sent = None;
+                }
                 sample.outcome = Outcome::Failed(kind);
             }
-            Ok(Ok((sent, result))) => {
-                sample.sent = Some(since(sent));
-                match result {
-                    Ok((response, _len)) => {
-                        sample.outcome = Outcome::Status(response.status().as_u16());
-                        if let Some(value) = response.headers().get(EXECUTOR) {
-                            let name = executors.entry(value.clone()).or_insert_with(|| {
-                                Arc::from(String::from_utf8_lossy(value.as_bytes()).as_ref())
-                            });
-                            sample.executor = Some(Arc::clone(name));
-                        }
-                    }
-                    Err(kind) => {
-                        conn = None;
-                        sample.outcome = Outcome::Failed(kind);
-                    }
-                }
-            }
+            Ok(Ok(response)) => recorder.record(&mut sample, &response),
         }
         samples.push(sample);
     }
     samples
-}
-
-fn clone_request(template: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
-    let mut request = Request::new(template.body().clone());
-    *request.method_mut() = template.method().clone();
-    *request.uri_mut() = template.uri().clone();
-    *request.headers_mut() = template.headers().clone();
-    request
 }

@@ -1,26 +1,32 @@
-//! An open-loop load generator.
+//! A load generator, open-loop by default, closed-loop on request.
 //!
-//! Requests are due at `t0 + i / rate` whatever the responses do; each request's latency is
-//! measured from its *due* time, so waiting for a free connection counts (no coordinated
-//! omission). A fixed pool of HTTP/1.1 keep-alive connections carries them, one in flight per
-//! connection. The report ([`LoadReport`]) has HDR-histogram percentiles, errors by kind, the
-//! executors that served (`x-mulambda-executor`) and a per-interval timeline.
+//! Open loop: requests are due at `t0 + i / rate` (or at a seeded Poisson process's arrivals)
+//! whatever the responses do; each request's latency is measured from its *due* time, so
+//! waiting for a free connection counts (no coordinated omission). A fixed pool of HTTP/1.1
+//! keep-alive connections carries them, one in flight per connection. Closed loop
+//! ([`ClosedLoop`]): S streams × R sequential requests, no think time. Either can open a new
+//! connection per request. The report ([`LoadReport`]) has HDR-histogram percentiles, errors
+//! by kind, the executors that served (`x-mulambda-executor`) with their share, the answers'
+//! confidence (`x-mulambda-confidence`) and a per-interval timeline.
 
 mod client;
+mod closed;
 mod config;
 mod engine;
 mod report;
+mod request;
 mod sample;
 
 use tokio_util::sync::CancellationToken;
 
 pub use client::FailureKind;
 pub use config::{
-    DEFAULT_BODY, DEFAULT_PATH, LoadConfig, LoadConfigError, due_offset, requests_before,
+    Arrival, ClosedLoop, DEFAULT_BODY, DEFAULT_PATH, LoadConfig, LoadConfigError, Phases, Schedule,
+    due_offset, instances_body, requests_before,
 };
 pub use report::{
-    BucketStats, ExecutorSummary, LatencyHistogram, LoadReport, NO_EXECUTOR, Percentiles,
-    ReportParams, TimelineBucket,
+    BucketStats, ConfidenceSummary, ExecutorSummary, LatencyHistogram, LoadReport, NO_EXECUTOR,
+    Percentiles, ReportParams, TimelineBucket,
 };
 pub use sample::{Outcome, Sample};
 
@@ -71,22 +77,34 @@ pub async fn run_load_cancellable(
             host: target.host.clone(),
             reason: "no address".into(),
         })?;
-    let warmup_requests = config.warmup_requests();
-    let scheduled = config.measured_requests();
-    let total = warmup_requests + scheduled;
-    tracing::info!(%addr, rate = config.rate, total, "load run starting");
-    let output = engine::run(&config, &target, addr, total, cancel).await;
-    let params = ReportParams {
-        target: config.target.clone(),
-        method: config.method.to_string(),
-        path: config.path.clone(),
-        rate: config.rate,
-        connections: config.connections,
-        warmup: config.warmup,
-        timeout: config.timeout,
-        warmup_requests,
-        scheduled,
-        interval: config.timeline_interval,
+    let (output, params) = match config.closed_loop {
+        Some(closed) => {
+            tracing::info!(%addr, streams = closed.streams, requests_per_stream = closed.requests_per_stream, "closed-loop run starting");
+            let output = closed::run(&config, closed, &target, addr, cancel).await;
+            let params = ReportParams {
+                mode: "closed".into(),
+                rate: 0.0,
+                connections: closed.streams,
+                warmup: std::time::Duration::ZERO,
+                warmup_requests: 0,
+                scheduled: config.measured_requests(),
+                streams: closed.streams,
+                requests_per_stream: closed.requests_per_stream,
+                ..ReportParams::of(&config)
+            };
+            (output, params)
+        }
+        None => {
+            let schedule = config.schedule();
+            tracing::info!(%addr, rate = config.rate, total = schedule.total(), "load run starting");
+            let output = engine::run(&config, &target, addr, &schedule, cancel).await;
+            let params = ReportParams {
+                warmup_requests: schedule.warmup,
+                scheduled: schedule.measured,
+                ..ReportParams::of(&config)
+            };
+            (output, params)
+        }
     };
     Ok(LoadReport::build(
         &params,

@@ -1,5 +1,7 @@
 //! The report of a load run: counts, rates, latency percentiles (HDR histograms), errors by
-//! kind, executors that served, and a timeline; printable as a table and serializable as JSON.
+//! kind, executors that served (with their share and peak in-flight), the answers' confidence,
+//! and a timeline; printable as a table and serializable as JSON. Fields added after the first
+//! version default when absent, so older reports still parse.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -96,6 +98,46 @@ impl LatencyHistogram {
     }
 }
 
+/// Confidence of the answers (2xx responses carrying `x-mulambda-confidence`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfidenceSummary {
+    /// Answers with a confidence.
+    pub count: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median (the mean of the two middle values for an even count).
+    pub median: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+// === impl ConfidenceSummary ===
+
+impl ConfidenceSummary {
+    /// The summary of `values` (all zero when empty); sorts them.
+    pub fn of(values: &mut [f64]) -> Self {
+        if values.is_empty() {
+            return Self::default();
+        }
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+        Self {
+            count: n as u64,
+            mean: values.iter().sum::<f64>() / n as f64,
+            median,
+            min: values[0],
+            max: values[n - 1],
+        }
+    }
+}
+
 /// What one executor served (measured part).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExecutorSummary {
@@ -105,6 +147,16 @@ pub struct ExecutorSummary {
     pub succeeded: u64,
     /// Latency of its successful requests (from the scheduled time).
     pub latency: Percentiles,
+    /// Its share of all responses (`responses / completed`).
+    #[serde(default)]
+    pub share: f64,
+    /// Confidence of its answers.
+    #[serde(default)]
+    pub confidence: ConfidenceSummary,
+    /// Most requests of this run in flight to it at once, as the client saw them (from send to
+    /// response; the executor's own count is lower by the requests still on the wire).
+    #[serde(default)]
+    pub peak_in_flight: u64,
 }
 
 /// Statistics of one time bucket, for all requests or one executor.
@@ -116,6 +168,9 @@ pub struct BucketStats {
     pub errors: u64,
     /// Latency percentiles of the successful ones.
     pub latency: Percentiles,
+    /// Mean confidence of the answers that carry one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_confidence: Option<f64>,
 }
 
 /// One time bucket of the timeline (requests grouped by their scheduled time).
@@ -142,9 +197,24 @@ pub struct LoadReport {
     pub method: String,
     /// Request path.
     pub path: String,
-    /// Target arrival rate, requests per second.
+    /// `open` (a schedule) or `closed` (streams of sequential requests).
+    #[serde(default = "open_mode")]
+    pub mode: String,
+    /// Open loop: `uniform` or `poisson` arrivals.
+    #[serde(default = "uniform_arrival")]
+    pub arrival: String,
+    /// Closed loop: parallel streams (0 in an open loop).
+    #[serde(default)]
+    pub streams: usize,
+    /// Closed loop: requests per stream.
+    #[serde(default)]
+    pub requests_per_stream: u64,
+    /// Whether every request opened its own connection.
+    #[serde(default)]
+    pub new_connection_per_request: bool,
+    /// Target arrival rate, requests per second (open loop; 0 in a closed loop).
     pub rate: f64,
-    /// Connections.
+    /// Connections (closed loop: one per stream).
     pub connections: usize,
     /// Warm-up, seconds.
     pub warmup_s: f64,
@@ -186,10 +256,21 @@ pub struct LoadReport {
     pub status_codes: BTreeMap<u16, u64>,
     /// Responses by executor (`x-mulambda-executor`).
     pub executors: BTreeMap<String, ExecutorSummary>,
+    /// Confidence of the measured answers (`x-mulambda-confidence`).
+    #[serde(default)]
+    pub confidence: ConfidenceSummary,
     /// Per-interval statistics over the whole run, warm-up included.
     pub timeline: Vec<TimelineBucket>,
     /// Whether the run was cancelled before its schedule ended.
     pub cancelled: bool,
+}
+
+fn open_mode() -> String {
+    "open".into()
+}
+
+fn uniform_arrival() -> String {
+    "uniform".into()
 }
 
 /// Run parameters echoed in the report.
@@ -201,7 +282,17 @@ pub struct ReportParams {
     pub method: String,
     /// Path.
     pub path: String,
-    /// Rate.
+    /// `open` or `closed`.
+    pub mode: String,
+    /// `uniform` or `poisson`.
+    pub arrival: String,
+    /// Closed loop: streams.
+    pub streams: usize,
+    /// Closed loop: requests per stream.
+    pub requests_per_stream: u64,
+    /// A new connection per request.
+    pub new_connection_per_request: bool,
+    /// Rate (0 in a closed loop).
     pub rate: f64,
     /// Connections.
     pub connections: usize,
@@ -217,6 +308,34 @@ pub struct ReportParams {
     pub interval: Duration,
 }
 
+// === impl ReportParams ===
+
+impl ReportParams {
+    /// The parameters of an open-loop run of `config` (the caller fills in the request counts).
+    pub fn of(config: &super::LoadConfig) -> Self {
+        Self {
+            target: config.target.clone(),
+            method: config.method.to_string(),
+            path: config.path.clone(),
+            mode: open_mode(),
+            arrival: match config.arrival {
+                super::Arrival::Uniform => uniform_arrival(),
+                super::Arrival::Poisson { .. } => "poisson".into(),
+            },
+            streams: 0,
+            requests_per_stream: 0,
+            new_connection_per_request: config.new_connection_per_request,
+            rate: config.rate,
+            connections: config.connections,
+            warmup: config.warmup,
+            timeout: config.timeout,
+            warmup_requests: 0,
+            scheduled: 0,
+            interval: config.timeline_interval,
+        }
+    }
+}
+
 // === impl LoadReport ===
 
 impl LoadReport {
@@ -230,8 +349,11 @@ impl LoadReport {
         let mut service = LatencyHistogram::default();
         let mut errors = BTreeMap::new();
         let mut status_codes = BTreeMap::new();
-        let mut per_executor: BTreeMap<String, (ExecutorSummary, LatencyHistogram)> =
+        let mut per_executor: BTreeMap<String, (ExecutorSummary, LatencyHistogram, Vec<f64>)> =
             BTreeMap::new();
+        let mut confidences = Vec::new();
+        // (time, +1 at send / −1 at completion) per executor, for its peak in flight.
+        let mut in_flight_events: BTreeMap<String, Vec<(Duration, i64)>> = BTreeMap::new();
         let (mut sent, mut completed, mut succeeded) = (0, 0, 0);
         let mut first_due: Option<Duration> = None;
         let mut last_done = Duration::ZERO;
@@ -249,12 +371,21 @@ impl LoadReport {
             if let Outcome::Status(code) = s.outcome {
                 completed += 1;
                 *status_codes.entry(code).or_insert(0) += 1;
-                let name = s.executor.as_deref().unwrap_or(NO_EXECUTOR).to_owned();
-                let (summary, hist) = per_executor.entry(name).or_default();
+                let name = s.executor.as_deref().unwrap_or(NO_EXECUTOR);
+                let (summary, hist, conf) = per_executor.entry(name.to_owned()).or_default();
                 summary.responses += 1;
                 if s.is_success() {
                     summary.succeeded += 1;
                     hist.record(s.latency());
+                    if let Some(c) = s.confidence {
+                        conf.push(c);
+                        confidences.push(c);
+                    }
+                }
+                if let Some(sent) = s.sent {
+                    let events = in_flight_events.entry(name.to_owned()).or_default();
+                    events.push((sent, 1));
+                    events.push((s.done, -1));
                 }
             }
             if s.is_success() {
@@ -270,13 +401,28 @@ impl LoadReport {
         }
         let elapsed = first_due.map_or(Duration::ZERO, |f| last_done.saturating_sub(f));
         let per_sec = |n: u64, d: f64| if d > 0.0 { n as f64 / d } else { 0.0 };
-        let send_span = first_sent.map_or(0.0, |f| {
-            last_sent.saturating_sub(f).as_secs_f64() + 1.0 / params.rate
-        });
+        // One request's slot at the target rate closes the span (none in a closed loop).
+        let slot = if params.rate > 0.0 {
+            1.0 / params.rate
+        } else {
+            0.0
+        };
+        let send_span =
+            first_sent.map_or(0.0, |f| last_sent.saturating_sub(f).as_secs_f64() + slot);
+        let schedule_span_s = if params.rate > 0.0 {
+            params.scheduled as f64 / params.rate
+        } else {
+            elapsed.as_secs_f64()
+        };
         LoadReport {
             target: params.target.clone(),
             method: params.method.clone(),
             path: params.path.clone(),
+            mode: params.mode.clone(),
+            arrival: params.arrival.clone(),
+            streams: params.streams,
+            requests_per_stream: params.requests_per_stream,
+            new_connection_per_request: params.new_connection_per_request,
             rate: params.rate,
             connections: params.connections,
             warmup_s: params.warmup.as_secs_f64(),
@@ -286,7 +432,7 @@ impl LoadReport {
             sent,
             completed,
             succeeded,
-            schedule_span_s: params.scheduled as f64 / params.rate,
+            schedule_span_s,
             elapsed_s: elapsed.as_secs_f64(),
             send_rate_rps: per_sec(sent, send_span),
             throughput_rps: per_sec(completed, elapsed.as_secs_f64()),
@@ -298,11 +444,21 @@ impl LoadReport {
             status_codes,
             executors: per_executor
                 .into_iter()
-                .map(|(name, (mut summary, hist))| {
+                .map(|(name, (mut summary, hist, mut conf))| {
                     summary.latency = hist.percentiles();
+                    summary.share = if completed > 0 {
+                        summary.responses as f64 / completed as f64
+                    } else {
+                        0.0
+                    };
+                    summary.confidence = ConfidenceSummary::of(&mut conf);
+                    summary.peak_in_flight = in_flight_events
+                        .get_mut(&name)
+                        .map_or(0, |events| peak(events));
                     (name, summary)
                 })
                 .collect(),
+            confidence: ConfidenceSummary::of(&mut confidences),
             timeline: timeline(samples, params),
             cancelled,
         }
@@ -312,6 +468,18 @@ impl LoadReport {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
+}
+
+/// The largest running sum of `+1`/`−1` events, completions before sends at equal times.
+fn peak(events: &mut [(Duration, i64)]) -> u64 {
+    events.sort_unstable();
+    let mut now = 0i64;
+    let mut max = 0i64;
+    for (_, delta) in events.iter() {
+        now += delta;
+        max = max.max(now);
+    }
+    u64::try_from(max).unwrap_or(0)
 }
 
 /// Groups all samples (warm-up included) by scheduled time into buckets of `params.interval`.
@@ -348,6 +516,8 @@ struct BucketAcc {
     requests: u64,
     errors: u64,
     latency: LatencyHistogram,
+    confidence_sum: f64,
+    confidences: u64,
 }
 
 // === impl BucketAcc ===
@@ -357,6 +527,10 @@ impl BucketAcc {
         self.requests += 1;
         if s.is_success() {
             self.latency.record(s.latency());
+            if let Some(c) = s.confidence {
+                self.confidence_sum += c;
+                self.confidences += 1;
+            }
         } else {
             self.errors += 1;
         }
@@ -367,6 +541,8 @@ impl BucketAcc {
             requests: self.requests,
             errors: self.errors,
             latency: self.latency.percentiles(),
+            mean_confidence: (self.confidences > 0)
+                .then(|| self.confidence_sum / self.confidences as f64),
         }
     }
 }
@@ -378,16 +554,30 @@ impl fmt::Display for LoadReport {
             "target      {} {}{}",
             self.method, self.target, self.path
         )?;
-        writeln!(
-            f,
-            "schedule    {:.1} req/s open-loop, {} connections, warm-up {:.1} s ({} req), timeout {:.1} s{}",
-            self.rate,
-            self.connections,
-            self.warmup_s,
-            self.warmup_requests,
-            self.timeout_s,
-            if self.cancelled { ", CANCELLED" } else { "" }
-        )?;
+        let connection = if self.new_connection_per_request {
+            ", a new connection per request"
+        } else {
+            ""
+        };
+        let cancelled = if self.cancelled { ", CANCELLED" } else { "" };
+        if self.mode == "closed" {
+            writeln!(
+                f,
+                "workload    closed loop, {} streams × {} requests, no think time, timeout {:.1} s{connection}{cancelled}",
+                self.streams, self.requests_per_stream, self.timeout_s,
+            )?;
+        } else {
+            writeln!(
+                f,
+                "schedule    {:.1} req/s open-loop ({}), {} connections, warm-up {:.1} s ({} req), timeout {:.1} s{connection}{cancelled}",
+                self.rate,
+                self.arrival,
+                self.connections,
+                self.warmup_s,
+                self.warmup_requests,
+                self.timeout_s,
+            )?;
+        }
         writeln!(
             f,
             "requests    scheduled {}  sent {}  completed {}  2xx {}  over {:.2} s",
@@ -423,9 +613,33 @@ impl fmt::Display for LoadReport {
             let list: Vec<String> = self
                 .executors
                 .iter()
-                .map(|(name, e)| format!("{name}: {} ({} 2xx)", e.responses, e.succeeded))
+                .map(|(name, e)| {
+                    let mut item = format!(
+                        "{name}: {} ({} 2xx, {:.1} %, peak {} in flight",
+                        e.responses,
+                        e.succeeded,
+                        e.share * 100.0,
+                        e.peak_in_flight
+                    );
+                    if e.confidence.count > 0 {
+                        item.push_str(&format!(", confidence {:.3}", e.confidence.mean));
+                    }
+                    item.push(')');
+                    item
+                })
                 .collect();
             writeln!(f, "executors   {}", list.join(", "))?;
+        }
+        if self.confidence.count > 0 {
+            writeln!(
+                f,
+                "confidence  mean {:.3}  median {:.3}  min {:.3}  max {:.3}  ({} answers)",
+                self.confidence.mean,
+                self.confidence.median,
+                self.confidence.min,
+                self.confidence.max,
+                self.confidence.count
+            )?;
         }
         let codes: Vec<String> = self
             .status_codes
@@ -479,6 +693,7 @@ mod tests {
             done: Duration::from_millis(done_ms),
             outcome,
             executor: executor.map(Arc::from),
+            confidence: None,
         }
     }
 
@@ -487,6 +702,11 @@ mod tests {
             target: "http://t".into(),
             method: "POST".into(),
             path: "/p".into(),
+            mode: "open".into(),
+            arrival: "uniform".into(),
+            streams: 0,
+            requests_per_stream: 0,
+            new_connection_per_request: false,
             rate: 10.0,
             connections: 2,
             warmup: Duration::from_millis(100),
@@ -527,6 +747,64 @@ mod tests {
         assert!(table.contains("http_5xx: 1"));
         let back: LoadReport = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn confidence_share_and_peak_in_flight_per_executor() {
+        let with = |mut s: Sample, c: f64| {
+            s.confidence = Some(c);
+            s
+        };
+        let samples = vec![
+            with(sample(1, 100, 400, Outcome::Status(200), Some("a")), 0.2),
+            with(sample(2, 150, 300, Outcome::Status(200), Some("a")), 0.4),
+            with(sample(3, 200, 250, Outcome::Status(200), Some("a")), 0.9),
+            // Starts when the one above ends: not concurrent with it.
+            with(sample(4, 250, 260, Outcome::Status(200), Some("b")), 0.5),
+            sample(5, 260, 270, Outcome::Status(503), Some("b")),
+        ];
+        let p = ReportParams {
+            scheduled: 5,
+            ..params()
+        };
+        let r = LoadReport::build(&p, &samples, false);
+        assert_eq!(r.confidence.count, 4);
+        assert!((r.confidence.mean - 0.5).abs() < 1e-12);
+        assert!((r.confidence.median - 0.45).abs() < 1e-12);
+        assert_eq!((r.confidence.min, r.confidence.max), (0.2, 0.9));
+        let a = &r.executors["a"];
+        assert!((a.share - 0.6).abs() < 1e-12);
+        assert_eq!(a.peak_in_flight, 3);
+        assert!((a.confidence.median - 0.4).abs() < 1e-12);
+        let b = &r.executors["b"];
+        assert!((b.share - 0.4).abs() < 1e-12);
+        assert_eq!(b.peak_in_flight, 1);
+        assert_eq!(b.confidence.count, 1, "errors carry no confidence");
+        let bucket = &r.timeline[1];
+        assert!(bucket.all.mean_confidence.is_some());
+        let table = r.to_string();
+        assert!(table.contains("median 0.450"), "{table}");
+        assert!(table.contains("60.0 %"), "{table}");
+        let back: LoadReport = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn reports_without_the_new_fields_still_parse() {
+        let mut v = serde_json::to_value(LoadReport::build(&params(), &[], false)).unwrap();
+        let o = v.as_object_mut().unwrap();
+        for k in [
+            "mode",
+            "arrival",
+            "streams",
+            "requests_per_stream",
+            "new_connection_per_request",
+            "confidence",
+        ] {
+            o.remove(k);
+        }
+        let r: LoadReport = serde_json::from_value(v).unwrap();
+        assert_eq!((r.mode.as_str(), r.arrival.as_str()), ("open", "uniform"));
     }
 
     #[test]

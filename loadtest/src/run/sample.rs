@@ -28,8 +28,11 @@ pub struct Sample {
     pub done: Duration,
     /// How it ended.
     pub outcome: Outcome,
-    /// The `x-mulambda-executor` response header, when present.
+    /// The `x-mulambda-executor` response header, when present (or the executor the load
+    /// tool chose itself, when it routes requests directly).
     pub executor: Option<Arc<str>>,
+    /// The answer's confidence (`x-mulambda-confidence` response header), when present.
+    pub confidence: Option<f64>,
 }
 
 // === impl Sample ===

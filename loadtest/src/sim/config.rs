@@ -3,8 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+use super::profile::{Confidence, Profile};
 
 /// An invalid simulator configuration; the message names the bad value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -14,10 +17,12 @@ pub struct ConfigError(pub String);
 /// How long a request takes to serve.
 ///
 /// `time = (base_ms + per_element_us/1000 · elements + U(0, jitter_ms))
-///         · (1 + concurrency_slowdown · (in_flight − 1))`,
+///         · (1 + concurrency_slowdown · k) + per_inflight_ms · k`,
 /// then multiplied by the fault's `slow_factor` and increased by its `extra_ms`
-/// (see [`Fault`]). `elements` counts the scalar input values of the request; `in_flight`
-/// counts inference requests being served by this executor, this one included.
+/// (see [`Fault`]). `elements` counts the scalar input values of the request; `k` counts the
+/// inference requests already being served by this executor when this one arrives. With
+/// `concurrency_slowdown = 0` this is the original prototype's dummy model,
+/// `D + n·α + k·β + U(0, J)` (see [`Profile`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceTime {
@@ -27,6 +32,9 @@ pub struct ServiceTime {
     pub per_element_us: f64,
     /// Upper bound of a uniformly distributed extra delay, milliseconds.
     pub jitter_ms: f64,
+    /// Added per request already in flight when this one arrives, milliseconds (the
+    /// prototype's β, additive).
+    pub per_inflight_ms: f64,
     /// Relative slowdown per additional concurrent request (0.1: 10 % slower per request
     /// already in flight).
     pub concurrency_slowdown: f64,
@@ -38,6 +46,7 @@ impl Default for ServiceTime {
             base_ms: 1.0,
             per_element_us: 0.0,
             jitter_ms: 0.0,
+            per_inflight_ms: 0.0,
             concurrency_slowdown: 0.0,
         }
     }
@@ -54,15 +63,18 @@ impl ServiceTime {
         non_negative("base-ms", self.base_ms)?;
         non_negative("per-element-us", self.per_element_us)?;
         non_negative("jitter-ms", self.jitter_ms)?;
+        non_negative("per-inflight-ms", self.per_inflight_ms)?;
         non_negative("concurrency-slowdown", self.concurrency_slowdown)
     }
 
-    /// Service time in milliseconds for `elements` inputs, `in_flight` concurrent requests and
-    /// a jitter draw `u` in [0, 1).
+    /// Service time in milliseconds for `elements` inputs, `in_flight` concurrent requests
+    /// (this one included, so `k = in_flight − 1` were there before it) and a jitter draw `u`
+    /// in [0, 1).
     pub fn millis(&self, elements: usize, in_flight: usize, u: f64) -> f64 {
+        let before = in_flight.saturating_sub(1) as f64;
         let base =
             self.base_ms + self.per_element_us / 1000.0 * elements as f64 + self.jitter_ms * u;
-        base * (1.0 + self.concurrency_slowdown * in_flight.saturating_sub(1) as f64)
+        base * (1.0 + self.concurrency_slowdown * before) + self.per_inflight_ms * before
     }
 }
 
@@ -223,6 +235,15 @@ pub struct SimConfig {
     pub timing: ServiceTime,
     /// Initial faults.
     pub fault: Fault,
+    /// Per-request confidence, reported in the `x-mulambda-confidence` response header (gRPC:
+    /// response metadata) and in REST answers' `confidence` field; `None`: not reported.
+    pub confidence: Option<Confidence>,
+    /// Seed of the executor's random draws (faults, jitter, confidence); `None`: a random seed.
+    pub seed: Option<u64>,
+    /// A Unix socket on which the executor also serves its REST API, for control and in-flight
+    /// queries that must not cross an emulated network link (a file path is reachable from
+    /// every network namespace); `None`: none.
+    pub control_socket: Option<PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -237,6 +258,9 @@ impl Default for SimConfig {
             available: true,
             timing: ServiceTime::default(),
             fault: Fault::default(),
+            confidence: None,
+            seed: None,
+            control_socket: None,
         }
     }
 }
@@ -284,7 +308,17 @@ impl SimConfig {
             }
         }
         self.timing.validate()?;
+        if let Some(c) = &self.confidence {
+            c.validate()?;
+        }
         self.fault.validate()
+    }
+
+    /// Applies a model profile: its service time (replacing the current one) and its
+    /// confidence.
+    pub fn apply_profile(&mut self, profile: &Profile) {
+        self.timing = profile.timing();
+        self.confidence = Some(profile.confidence());
     }
 
     /// Parses a spec such as
@@ -292,9 +326,12 @@ impl SimConfig {
     ///
     /// Keys: `name`, `model`, `addr` (`ip:port`), `port`, `grpc-addr` (`ip:port`), `grpc-port`
     /// (on the REST address's IP; either one turns the gRPC listener on), `versions` (`+`-separated),
-    /// `labels` (`label:version`, `+`-separated), `available`, `base-ms`, `per-element-us`,
-    /// `jitter-ms`, `concurrency-slowdown`, `error-rate`, `error-status`, `stall-rate`,
-    /// `drop-rate`, `slow-factor`, `extra-ms`. Unset keys keep their defaults.
+    /// `labels` (`label:version`, `+`-separated), `available`, `profile` (a reference model
+    /// profile by name, see [`Profile::by_name`]; applied first, so other keys refine it),
+    /// `base-ms`, `per-element-us`, `per-inflight-ms`, `jitter-ms`, `concurrency-slowdown`,
+    /// `confidence` (`+`-separated levels), `confidence-gamma`, `seed`, `control-socket` (a
+    /// path), `error-rate`, `error-status`, `stall-rate`, `drop-rate`, `slow-factor`,
+    /// `extra-ms`. Unset keys keep their defaults.
     ///
     /// # Errors
     /// Names the unknown key or the bad value; validates the result.
@@ -302,12 +339,21 @@ impl SimConfig {
         let mut config = Self::default();
         let mut labels_given = false;
         let mut grpc_port = None;
+        let mut gamma = None;
+        let mut pairs = Vec::new();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part
                 .split_once('=')
                 .ok_or_else(|| ConfigError(format!("{part:?} is not key=value")))?;
-            let (key, value) = (key.trim(), value.trim());
+            pairs.push((key.trim(), value.trim()));
+        }
+        // A profile is the starting point wherever it is written: the other keys refine it.
+        for (_, value) in pairs.iter().filter(|(k, _)| *k == "profile") {
+            config.apply_profile(&Profile::by_name(value)?);
+        }
+        for (key, value) in pairs {
             match key {
+                "profile" => {}
                 "name" => config.name = value.to_owned(),
                 "model" => config.model = value.to_owned(),
                 "addr" => {
@@ -345,7 +391,21 @@ impl SimConfig {
                 "base-ms" => config.timing.base_ms = parse(key, value)?,
                 "per-element-us" => config.timing.per_element_us = parse(key, value)?,
                 "jitter-ms" => config.timing.jitter_ms = parse(key, value)?,
+                "per-inflight-ms" => config.timing.per_inflight_ms = parse(key, value)?,
                 "concurrency-slowdown" => config.timing.concurrency_slowdown = parse(key, value)?,
+                "confidence" => {
+                    let levels = Confidence::parse_levels(value)?.levels;
+                    let gamma = config.confidence.as_ref().map_or(0.0, |c| c.gamma);
+                    config.confidence = Some(Confidence { levels, gamma });
+                }
+                "confidence-gamma" => gamma = Some(parse::<f64>(key, value)?),
+                "seed" => config.seed = Some(parse(key, value)?),
+                "control-socket" => {
+                    if value.is_empty() {
+                        return Err(ConfigError("control-socket is empty".into()));
+                    }
+                    config.control_socket = Some(PathBuf::from(value));
+                }
                 "error-rate" => config.fault.error_rate = parse(key, value)?,
                 "error-status" => config.fault.error_status = parse(key, value)?,
                 "stall-rate" => config.fault.stall_rate = parse(key, value)?,
@@ -356,6 +416,17 @@ impl SimConfig {
                     return Err(ConfigError(format!(
                         "unknown key {other:?} in executor spec"
                     )));
+                }
+            }
+        }
+        if let Some(gamma) = gamma {
+            match config.confidence.as_mut() {
+                Some(c) => c.gamma = gamma,
+                None => {
+                    return Err(ConfigError(
+                        "confidence-gamma needs confidence levels (confidence=… or profile=…)"
+                            .into(),
+                    ));
                 }
             }
         }
@@ -463,12 +534,52 @@ mod tests {
             base_ms: 2.0,
             per_element_us: 500.0,
             jitter_ms: 4.0,
+            per_inflight_ms: 0.0,
             concurrency_slowdown: 0.5,
         };
         assert_eq!(t.millis(4, 1, 0.0), 4.0);
         assert_eq!(t.millis(4, 1, 0.5), 6.0);
         assert_eq!(t.millis(4, 3, 0.0), 8.0);
         assert_eq!(t.millis(0, 0, 0.0), 2.0);
+        // β is additive, beside the multiplicative slowdown: (4 · 2) + 3 · 2.
+        let t = ServiceTime {
+            per_inflight_ms: 3.0,
+            ..t
+        };
+        assert_eq!(t.millis(4, 3, 0.0), 14.0);
+        assert_eq!(t.millis(4, 1, 0.0), 4.0);
+    }
+
+    #[test]
+    fn a_profile_in_a_spec_is_refined_by_the_other_keys() {
+        let c = SimConfig::parse_spec("base-ms=5,profile=FastGood,seed=9").unwrap();
+        assert_eq!(
+            c.timing.base_ms, 5.0,
+            "later keys refine the profile wherever it is"
+        );
+        assert!((c.timing.per_element_us - 4000.0).abs() < 1e-6);
+        assert!((c.timing.per_inflight_ms - 700.0).abs() < 1e-9);
+        assert_eq!(c.timing.jitter_ms, 5.0);
+        let conf = c.confidence.unwrap();
+        assert_eq!(
+            (conf.levels.clone(), conf.gamma),
+            (vec![0.9, 0.7, 0.5], 0.3)
+        );
+        assert_eq!(c.seed, Some(9));
+        let c = SimConfig::parse_spec("profile=SlowGood,confidence-gamma=0").unwrap();
+        assert_eq!(c.confidence.unwrap().gamma, 0.0);
+        let c = SimConfig::parse_spec("confidence=0.5+0.25,confidence-gamma=1,per-inflight-ms=3")
+            .unwrap();
+        assert_eq!(c.confidence.unwrap().levels, vec![0.5, 0.25]);
+        assert_eq!(c.timing.per_inflight_ms, 3.0);
+        let c = SimConfig::parse_spec("control-socket=/tmp/x.sock").unwrap();
+        assert_eq!(c.control_socket.unwrap(), PathBuf::from("/tmp/x.sock"));
+        let e = |s| SimConfig::parse_spec(s).unwrap_err().0;
+        assert!(e("profile=Turbo").contains("Turbo"));
+        assert!(e("confidence-gamma=1").contains("needs confidence levels"));
+        assert!(e("confidence=2").contains("[0, 1]"));
+        assert!(e("per-inflight-ms=-1").contains("per-inflight-ms"));
+        assert!(e("seed=x").contains("seed"));
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct ListeningLine {
     /// The gRPC listener's address, when the executor serves gRPC.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grpc_addr: Option<String>,
+    /// The Unix socket serving the REST API for control, when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_socket: Option<String>,
 }
 
 // === impl SimFleet ===
@@ -71,6 +74,7 @@ impl SimFleet {
                 addr: s.local_addr().to_string(),
                 url: s.url(),
                 grpc_addr: s.grpc_addr().map(|a| a.to_string()),
+                control_socket: s.control_socket().map(|p| p.display().to_string()),
             })
             .collect()
     }

@@ -37,6 +37,7 @@ use prost::Message as _;
 use tonic::Status;
 use tower::ServiceExt as _;
 
+use super::CONFIDENCE_HEADER;
 use super::error::ApiError;
 use super::half_plus_two::{
     self, DEFAULT_SIGNATURE, ExampleBatch, ExampleMethod, FeatureValues, INPUT, OUTPUT, SIGNATURES,
@@ -160,9 +161,17 @@ fn drop_status() -> Status {
     status
 }
 
+/// The gRPC answer of an outcome; an answer's confidence goes into the response metadata
+/// ([`CONFIDENCE_HEADER`]), since TF Serving's response messages have no field for it.
 fn respond<T>(outcome: Outcome<T>) -> Result<tonic::Response<T>, Status> {
     match outcome {
-        Outcome::Answer(a) => Ok(tonic::Response::new(a)),
+        Outcome::Answer(a, confidence) => {
+            let mut response = tonic::Response::new(a);
+            if let Some(Ok(value)) = confidence.map(|c| infer::format_confidence(c).parse()) {
+                response.metadata_mut().insert(CONFIDENCE_HEADER, value);
+            }
+            Ok(response)
+        }
         Outcome::Error(e) => Err(e.into_status()),
         Outcome::Drop => Err(drop_status()),
     }

@@ -1,9 +1,12 @@
 //! Serving: one REST listener per simulated executor, HTTP/1.1 (keep-alive) and HTTP/2 (prior
-//! knowledge) on the same port through hyper-util's auto connection builder, and optionally a
-//! second listener for TF Serving's gRPC API (HTTP/2), served by the same accept loop.
+//! knowledge) on the same port through hyper-util's auto connection builder, optionally a
+//! second listener for TF Serving's gRPC API (HTTP/2), and optionally the REST API again on a
+//! Unix socket (the control path that crosses no emulated link), all served by the same accept
+//! loop.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -15,7 +18,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
 use super::config::{ConfigError, Fault, ServiceTime, SimConfig};
@@ -40,6 +44,14 @@ pub enum SimError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The control socket could not be bound.
+    #[error("binding control-socket {path}: {reason}")]
+    BindSocket {
+        /// The socket's path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A running simulated executor. Dropping it without [`shutdown`](Self::shutdown) or
@@ -49,6 +61,7 @@ pub struct SimServer {
     state: Arc<ExecutorState>,
     local_addr: SocketAddr,
     grpc_addr: Option<SocketAddr>,
+    control_socket: Option<PathBuf>,
     tasks: Vec<JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<StopMode>,
 }
@@ -76,6 +89,11 @@ impl SimServer {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let unix = match &config.control_socket {
+            Some(path) => Some(bind_unix(path).await?),
+            None => None,
+        };
+        let control_socket = config.control_socket.clone();
         let state = ExecutorState::new(config);
         let (stop, stop_rx) = tokio::sync::watch::channel(StopMode::Run);
         let rest_state = Arc::clone(&state);
@@ -84,6 +102,14 @@ impl SimServer {
             move |req| handle(Arc::clone(&rest_state), req),
             stop_rx.clone(),
         ))];
+        if let Some(listener) = unix {
+            let unix_state = Arc::clone(&state);
+            tasks.push(tokio::spawn(serve(
+                listener,
+                move |req| handle(Arc::clone(&unix_state), req),
+                stop_rx.clone(),
+            )));
+        }
         let grpc_addr = grpc.as_ref().map(|(_, a)| *a);
         if let Some((listener, _)) = grpc {
             let services = GrpcServices::new(Arc::clone(&state));
@@ -98,6 +124,7 @@ impl SimServer {
             state,
             local_addr,
             grpc_addr,
+            control_socket,
             tasks,
             stop,
         })
@@ -111,6 +138,11 @@ impl SimServer {
     /// The bound gRPC address, when the executor serves gRPC.
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
         self.grpc_addr
+    }
+
+    /// The Unix socket serving the REST API (control and in-flight queries), when configured.
+    pub fn control_socket(&self) -> Option<&Path> {
+        self.control_socket.as_deref()
     }
 
     /// `http://{local_addr}`.
@@ -176,6 +208,9 @@ impl SimServer {
         for task in self.tasks {
             let _ = task.await;
         }
+        if let Some(path) = &self.control_socket {
+            let _ = std::fs::remove_file(path);
+        }
         tracing::info!(name = %self.state.config.name, "simulated executor stopped");
     }
 }
@@ -190,13 +225,59 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), SimError> {
     Ok((listener, local))
 }
 
+/// Binds the control socket. A leftover socket file that nobody listens on (a previous run
+/// that was killed) is replaced; a live one, or any other file, is refused.
+async fn bind_unix(path: &Path) -> Result<UnixListener, SimError> {
+    let fail = |reason: String| SimError::BindSocket {
+        path: path.to_owned(),
+        reason,
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt as _;
+        if !meta.file_type().is_socket() {
+            return Err(fail("the path exists and is not a socket".into()));
+        }
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(fail("another process listens on it".into()));
+        }
+        std::fs::remove_file(path).map_err(|e| fail(format!("removing the stale socket: {e}")))?;
+    }
+    UnixListener::bind(path).map_err(|e| fail(e.to_string()))
+}
+
+/// A listener the accept loop can serve: TCP or a Unix socket.
+trait Accept: Send + 'static {
+    /// The accepted connection.
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// Accepts one connection; the string names the peer for logs.
+    fn accept_io(&self) -> impl Future<Output = std::io::Result<(Self::Io, String)>> + Send;
+}
+
+impl Accept for TcpListener {
+    type Io = TcpStream;
+    async fn accept_io(&self) -> std::io::Result<(TcpStream, String)> {
+        let (stream, peer) = self.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok((stream, peer.to_string()))
+    }
+}
+
+impl Accept for UnixListener {
+    type Io = UnixStream;
+    async fn accept_io(&self) -> std::io::Result<(UnixStream, String)> {
+        let (stream, _) = self.accept().await?;
+        Ok((stream, "unix".to_owned()))
+    }
+}
+
 /// The accept loop of one listener: every connection is served by `handler` until the stop
 /// signal (graceful: in-flight requests get [`SHUTDOWN_GRACE`]; kill: connections close).
-async fn serve<H, F, B>(
-    listener: TcpListener,
+async fn serve<L, H, F, B>(
+    listener: L,
     handler: H,
     mut stop: tokio::sync::watch::Receiver<StopMode>,
 ) where
+    L: Accept,
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<B>, DropConnection>> + Send + 'static,
     B: Body<Data = Bytes> + Send + 'static,
@@ -207,7 +288,7 @@ async fn serve<H, F, B>(
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
+            accepted = listener.accept_io() => {
                 let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
@@ -216,7 +297,6 @@ async fn serve<H, F, B>(
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
                 let service = service_fn(handler.clone());
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
+use super::CONFIDENCE_HEADER;
 use super::config::{Fault, ServiceTime};
 use super::error::{ApiError, json_response};
 use super::infer::{self, Computed, Outcome};
@@ -104,12 +105,35 @@ pub async fn handle(
                 Ok(Computed { answer, elements })
             };
             match infer::serve(&state, &model, &version, compute).await {
-                Outcome::Answer(a) => Ok(json_response(StatusCode::OK, a.body)),
+                Outcome::Answer(a, None) => Ok(json_response(StatusCode::OK, a.body)),
+                Outcome::Answer(a, Some(confidence)) => {
+                    let text = infer::format_confidence(confidence);
+                    let mut response =
+                        json_response(StatusCode::OK, with_confidence_field(a.body, &text));
+                    if let Ok(value) = HeaderValue::from_str(&text) {
+                        response.headers_mut().insert(CONFIDENCE_HEADER, value);
+                    }
+                    Ok(response)
+                }
                 Outcome::Error(e) => Ok(e.into_response()),
                 Outcome::Drop => Err(DropConnection),
             }
         }
     }
+}
+
+/// Adds `"confidence": c` to a JSON object body (the answers of predict, classify and regress
+/// are objects; TF Serving's clients read their own keys and ignore others).
+fn with_confidence_field(mut body: String, confidence: &str) -> String {
+    if body.ends_with('}') {
+        body.pop();
+        let empty = body.trim_end().ends_with('{');
+        body.push_str(if empty { "" } else { ", " });
+        body.push_str("\"confidence\": ");
+        body.push_str(confidence);
+        body.push('}');
+    }
+    body
 }
 
 /// Inflates a body whose `Content-Encoding` mentions gzip (TF Serving checks for the substring
@@ -184,8 +208,9 @@ struct AvailableBody {
     available: bool,
 }
 
-/// The control endpoint: `GET /-/sim/state`, `POST /-/sim/fault` (a [`Fault`] JSON; omitted
-/// fields take their defaults, so `{}` clears all faults), `POST /-/sim/timing` (a
+/// The control endpoint: `GET /-/sim/state`, `GET /-/sim/inflight` (the in-flight count
+/// alone, cheap enough to ask before every request), `POST /-/sim/fault` (a [`Fault`] JSON;
+/// omitted fields take their defaults, so `{}` clears all faults), `POST /-/sim/timing` (a
 /// [`ServiceTime`] JSON), `POST /-/sim/available` (`{"available": bool}`).
 fn control(
     state: &ExecutorState,
@@ -193,6 +218,16 @@ fn control(
     path: &str,
     body: &[u8],
 ) -> Response<Full<Bytes>> {
+    if path == "inflight" && *method == Method::GET {
+        let stats = state.stats();
+        return json_response(
+            StatusCode::OK,
+            format!(
+                "{{\"in_flight\": {}, \"inference\": {}}}",
+                stats.in_flight, stats.inference
+            ),
+        );
+    }
     let bad =
         |e: serde_json::Error| ApiError::invalid_argument(format!("invalid control body: {e}"));
     let result: Result<(), ApiError> =
@@ -217,7 +252,7 @@ fn control(
             (&Method::POST, "available") => serde_json::from_slice::<AvailableBody>(body)
                 .map_err(bad)
                 .map(|b| state.available.store(b.available, Ordering::Relaxed)),
-            (_, "state" | "fault" | "timing" | "available") => Err(ApiError::new(
+            (_, "state" | "inflight" | "fault" | "timing" | "available") => Err(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 format!("{method} not allowed on /-/sim/{path}"),
             )),
@@ -237,6 +272,8 @@ pub fn state_json(state: &ExecutorState) -> serde_json::Value {
         "available": state.is_available(),
         "timing": *state.timing.load_full(),
         "fault": *state.fault.load_full(),
+        "confidence": state.config.confidence,
+        "seed": state.draws.seed(),
         "stats": state.stats(),
     })
 }
@@ -245,6 +282,19 @@ pub fn state_json(state: &ExecutorState) -> serde_json::Value {
 mod tests {
     use super::*;
     use std::io::Write as _;
+
+    #[test]
+    fn confidence_is_added_to_object_bodies() {
+        assert_eq!(
+            with_confidence_field(r#"{"predictions": [2.5]}"#.into(), "0.25"),
+            r#"{"predictions": [2.5], "confidence": 0.25}"#
+        );
+        assert_eq!(
+            with_confidence_field("{}".into(), "1"),
+            r#"{"confidence": 1}"#
+        );
+        assert_eq!(with_confidence_field("[1]".into(), "1"), "[1]");
+    }
 
     #[test]
     fn parse_error_offsets() {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{Fault, ServiceTime, SimConfig};
+use super::draw::Draws;
 
 /// Counters of one executor since start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -37,6 +38,8 @@ pub struct ExecutorState {
     pub available: AtomicBool,
     /// Cancelled at shutdown: stalled requests give up.
     pub shutdown: CancellationToken,
+    /// The random draws of inference requests (seeded by the configuration when it has a seed).
+    pub draws: Draws,
     in_flight: AtomicUsize,
     requests: AtomicU64,
     inference: AtomicU64,
@@ -54,6 +57,7 @@ impl ExecutorState {
             fault: ArcSwap::from_pointee(config.fault.clone()),
             available: AtomicBool::new(config.available),
             shutdown: CancellationToken::new(),
+            draws: Draws::new(config.seed.unwrap_or_else(rand::random)),
             in_flight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             inference: AtomicU64::new(0),
