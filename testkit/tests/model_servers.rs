@@ -327,6 +327,18 @@ fn mlserver_answers_tritonclient_over_http_and_grpc_with_the_models_predictions(
         &["--version", MlServer::MODEL_VERSION],
     );
     assert_eq!(versioned["model_version"], MlServer::MODEL_VERSION);
+    // MLServer does not implement the binary-tensor extension: a proxy must not send it one.
+    let addr = server.http_addr().to_string();
+    let expected_file = model.expected_file();
+    let args = [
+        "http",
+        &addr,
+        "iris",
+        expected_file.to_str().unwrap(),
+        "--binary",
+    ];
+    let refused = py.run_script("v2_client.py", &args).unwrap_err();
+    assert!(refused.contains("[500]"), "{refused}");
 }
 
 #[test]
@@ -655,6 +667,31 @@ fn kserve_v2_answers_tritonclient_json_binary_and_grpc() {
             json_body(&body),
             json!({"name": "iris", "versions": null, "platform": "", "inputs": [], "outputs": []})
         );
+        for (path, answer) in [
+            ("/v2/health/live", json!({"live": true})),
+            ("/v2/health/ready", json!({"ready": true})),
+        ] {
+            let (status, _, body) = http(Method::GET, addr, path, &[], vec![]).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert_eq!(json_body(&body), answer, "{path}");
+        }
+        // A version in the path is refused on every model route: a proxy must not send one.
+        let versioning = json!({"error": "Model versioning not supported yet."});
+        for (method, path) in [
+            (Method::GET, "/v2/models/iris/versions/1"),
+            (Method::GET, "/v2/models/iris/versions/1/ready"),
+            (Method::POST, "/v2/models/iris/versions/1/infer"),
+        ] {
+            let body = serde_json::to_vec(&json!({
+                "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [1, 4],
+                            "data": expected.inputs[0]}]
+            }))
+            .unwrap();
+            let headers = [("content-type", "application/json")];
+            let (status, _, answer) = http(method, addr, path, &headers, body).await;
+            assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{path}");
+            assert_eq!(json_body(&answer), versioning, "{path}");
+        }
     });
 }
 
