@@ -249,6 +249,41 @@ fn decode(segment: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever name and version an executor has, the path built for it parses back to
+        /// them, with the action and the query kept.
+        #[test]
+        fn rewritten_paths_parse_back_to_the_same_model(
+            name in "\\PC{1,24}",
+            version in prop::option::of("\\PC{1,12}"),
+            action in 0..3usize,
+            query in prop::option::of("[a-z=&%0-9]{0,12}"),
+        ) {
+            let original = ["/v2/models/a", "/v2/models/a/ready", "/v2/models/a/infer"][action];
+            let m = *Route::parse(original).unwrap().model().unwrap();
+            let built = m.rewrite_path_and_query(&name, version.as_deref(), query.as_deref());
+            let (path, q) = match built.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (built.as_str(), None),
+            };
+            prop_assert_eq!(q, query.as_deref());
+            let back = *Route::parse(path).unwrap().model().unwrap();
+            prop_assert_eq!(back.action, m.action);
+            prop_assert_eq!(back.name(), name.as_str());
+            let back_version = back.version();
+            prop_assert_eq!(back_version.as_deref(), version.as_deref());
+        }
+
+        /// Arbitrary paths never panic.
+        #[test]
+        fn arbitrary_paths_never_panic(path in "(/v2(/models|/health)?)?[/a-z%0-9.]{0,24}") {
+            if let Ok(Route::Model(m)) = Route::parse(&path) {
+                let _ = (m.name(), m.version());
+            }
+        }
+    }
 
     fn model(path: &str) -> ModelPath<'_> {
         match Route::parse(path) {
