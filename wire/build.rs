@@ -1,5 +1,5 @@
-//! Compiles mulambda's own `.proto` rendering of TF Serving's wire contract (`proto/`) with
-//! tonic-prost-build. Needs `protoc` and Google's well-known type definitions
+//! Compiles mulambda's own `.proto` rendering of TF Serving's wire contract and of the Open
+//! Inference Protocol's (`proto/`) with tonic-prost-build. Needs `protoc` and Google's well-known type definitions
 //! (`google/protobuf/{any,wrappers}.proto`): Debian's `protobuf-compiler` and
 //! `libprotobuf-dev`, installed by `scripts/ensure-deps.sh`.
 
@@ -15,10 +15,13 @@ const PROTOS: [&str; 8] = [
     "proto/tensorflow_serving/inference.proto",
     "proto/tensorflow_serving/metadata.proto",
 ];
-const SERVICES: &str = "proto/tensorflow_serving/services.proto";
+const SERVICES: [&str; 2] = [
+    "proto/tensorflow_serving/services.proto",
+    "proto/inference/grpc_predict_v2.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    for p in PROTOS.iter().chain([&SERVICES]) {
+    for p in PROTOS.iter().chain(&SERVICES) {
         println!("cargo:rerun-if-changed={p}");
     }
     println!("cargo:rerun-if-env-changed=PROTOC");
@@ -30,11 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
          directory holding google/protobuf/*.proto",
     )?;
     let includes = [PathBuf::from("proto"), well_known];
-    let protos: Vec<PathBuf> = PROTOS
-        .iter()
-        .chain([&SERVICES])
-        .map(PathBuf::from)
-        .collect();
+    let protos: Vec<PathBuf> = PROTOS.iter().chain(&SERVICES).map(PathBuf::from).collect();
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
@@ -43,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_transport(false)
         // Deterministic encoding: maps in key order, so equal messages encode to equal bytes.
         .btree_map(".")
-        .include_file("tfserving.rs")
+        .include_file("protos.rs")
         .compile_protos(&protos, &includes)
         .map_err(|e| format!("compiling wire/proto with protoc: {e}"))?;
     Ok(())

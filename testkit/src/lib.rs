@@ -7,7 +7,17 @@
 //!
 //! The binary is taken from `MULAMBDA_TEST_REDIS_SERVER` when set, else the first of
 //! `redis-server`, `valkey-server` found on `PATH`. `.ci/run` installs Debian's `redis-server`.
+//!
+//! [`model_server`] starts real Open Inference Protocol servers (MLServer, KServe's model
+//! server) serving a scikit-learn model trained at test time, from the Python environment
+//! [`python_env::V2Python`] finds or builds.
 #![forbid(unsafe_code)]
+
+pub mod model_server;
+pub mod python_env;
+
+pub use model_server::{IrisModel, KServeServer, MlServer};
+pub use python_env::V2Python;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -22,10 +22,12 @@
 
 use std::ops::Range;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 
 use crate::method::RequestKind;
 use crate::raw::{self, LEN, VARINT, WireError, fields, put_len_field, put_len_key, put_varint};
+pub use crate::splice::RewrittenBytes;
+use crate::splice::Splice;
 
 /// Field number of `model_spec` in every request type, and of `tasks` in MultiInference.
 const SPEC_FIELD: u32 = 1;
@@ -105,12 +107,7 @@ pub fn rewrite_to_vec(
     msg: &[u8],
     edit: &SpecEdit<'_>,
 ) -> Result<Vec<u8>, WireError> {
-    let plan = Plan::build(kind, msg, edit)?;
-    let mut out = Vec::with_capacity(plan.len());
-    for part in &plan.parts {
-        out.extend_from_slice(plan.slice(msg, part));
-    }
-    Ok(out)
+    Ok(plan(kind, msg, edit)?.to_vec(msg))
 }
 
 /// Rewrites the model spec of an encoded request without copying the payload: the result is a
@@ -123,84 +120,17 @@ pub fn rewrite_bytes(
     msg: &Bytes,
     edit: &SpecEdit<'_>,
 ) -> Result<RewrittenBytes, WireError> {
-    let plan = Plan::build(kind, msg, edit)?;
-    let new = Bytes::from(plan.new);
-    let chunks: Vec<Bytes> = plan
-        .parts
-        .iter()
-        .filter(|p| !p.range().is_empty())
-        .map(|p| match p {
-            Part::Original(r) => msg.slice(r.clone()),
-            Part::New(r) => new.slice(r.clone()),
-        })
-        .collect();
-    let remaining = chunks.iter().map(Bytes::len).sum();
-    Ok(RewrittenBytes {
-        chunks,
-        index: 0,
-        remaining,
-    })
+    Ok(plan(kind, msg, edit)?.into_bytes(msg))
 }
 
-/// A rewritten request as a chain of byte slices; implements [`Buf`].
-#[derive(Debug, Clone, Default)]
-pub struct RewrittenBytes {
-    chunks: Vec<Bytes>,
-    index: usize,
-    remaining: usize,
-}
-
-// === impl RewrittenBytes ===
-
-impl RewrittenBytes {
-    /// Total length, bytes.
-    pub fn len(&self) -> usize {
-        self.remaining
+fn plan(kind: RequestKind, msg: &[u8], edit: &SpecEdit<'_>) -> Result<Splice, WireError> {
+    let mut splice = Splice::default();
+    if kind == RequestKind::MultiInference {
+        multi_inference(&mut splice, msg, edit)?;
+    } else {
+        spec_in(&mut splice, msg, 0..msg.len(), edit)?;
     }
-
-    /// Whether nothing remains.
-    pub fn is_empty(&self) -> bool {
-        self.remaining == 0
-    }
-
-    /// The remaining bytes in one buffer (copies).
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.remaining);
-        for chunk in &self.chunks[self.index..] {
-            out.extend_from_slice(chunk);
-        }
-        out
-    }
-}
-
-impl Buf for RewrittenBytes {
-    fn remaining(&self) -> usize {
-        self.remaining
-    }
-
-    fn chunk(&self) -> &[u8] {
-        self.chunks.get(self.index).map_or(&[], |c| &c[..])
-    }
-
-    fn advance(&mut self, mut cnt: usize) {
-        assert!(
-            cnt <= self.remaining,
-            "advance past the end of RewrittenBytes"
-        );
-        self.remaining -= cnt;
-        while cnt > 0 {
-            let chunk = &mut self.chunks[self.index];
-            if cnt < chunk.len() {
-                chunk.advance(cnt);
-                return;
-            }
-            cnt -= chunk.len();
-            self.index += 1;
-        }
-        while self.chunks.get(self.index).is_some_and(Bytes::is_empty) {
-            self.index += 1;
-        }
-    }
+    Ok(splice)
 }
 
 // === ModelSpec accumulation ===
@@ -396,138 +326,51 @@ fn string_field<'a>(spec: &'a [u8], field: &raw::Field) -> Result<&'a str, WireE
 
 // === Rewrite plan ===
 
-/// A piece of the output: a range of the original message or of the new bytes.
-#[derive(Debug, Clone)]
-enum Part {
-    Original(Range<usize>),
-    New(Range<usize>),
+/// Emits `msg[within]` with its `model_spec` fields replaced by one edited field; returns the
+/// spec as read.
+fn spec_in<'a>(
+    splice: &mut Splice,
+    msg: &'a [u8],
+    within: Range<usize>,
+    edit: &SpecEdit<'_>,
+) -> Result<ModelSpecView<'a>, WireError> {
+    let acc = Acc::parse_in(msg, within.clone(), true)?;
+    splice.replace_fields(
+        msg,
+        within,
+        |n| n == SPEC_FIELD,
+        |out| acc.encode_field(msg, edit, out),
+    )?;
+    Ok(acc.view())
 }
 
-impl Part {
-    fn range(&self) -> &Range<usize> {
-        match self {
-            Part::Original(r) | Part::New(r) => r,
+/// MultiInference: every task (field 1) gets its `model_spec` rewritten; other fields (the
+/// shared input) are copied.
+fn multi_inference(splice: &mut Splice, msg: &[u8], edit: &SpecEdit<'_>) -> Result<(), WireError> {
+    let mut first_name: Option<&str> = None;
+    let mut run_start = 0;
+    for field in fields(msg) {
+        let field = field?;
+        if field.number != SPEC_FIELD {
+            continue;
         }
-    }
-}
-
-/// The output as parts, with the new bytes they refer to.
-#[derive(Debug, Default)]
-struct Plan {
-    parts: Vec<Part>,
-    new: Vec<u8>,
-}
-
-impl Plan {
-    fn build(kind: RequestKind, msg: &[u8], edit: &SpecEdit<'_>) -> Result<Self, WireError> {
-        let mut plan = Plan::default();
-        if kind == RequestKind::MultiInference {
-            plan.multi_inference(msg, edit)?;
-        } else {
-            plan.spec_in(msg, 0..msg.len(), edit)?;
+        expect_len("MultiInferenceRequest", &field)?;
+        splice.push_original(run_start..field.whole.start);
+        // The task's length changes: its key and length are new, its body is parts.
+        let header = splice.reserve();
+        let before = splice.len();
+        let spec = spec_in(splice, msg, field.payload.clone(), edit)?;
+        match first_name {
+            None => first_name = Some(spec.name),
+            Some(n) if n != spec.name => return Err(WireError::MixedModelNames),
+            Some(_) => {}
         }
-        Ok(plan)
+        let body_len = splice.len() - before;
+        splice.fill(header, |out| put_len_key(out, SPEC_FIELD, body_len));
+        run_start = field.whole.end;
     }
-
-    fn len(&self) -> usize {
-        self.parts.iter().map(|p| p.range().len()).sum()
-    }
-
-    fn slice<'m>(&'m self, msg: &'m [u8], part: &Part) -> &'m [u8] {
-        match part {
-            Part::Original(r) => &msg[r.clone()],
-            Part::New(r) => &self.new[r.clone()],
-        }
-    }
-
-    fn push_original(&mut self, range: Range<usize>) {
-        if range.is_empty() {
-            return;
-        }
-        if let Some(Part::Original(last)) = self.parts.last_mut()
-            && last.end == range.start
-        {
-            last.end = range.end;
-            return;
-        }
-        self.parts.push(Part::Original(range));
-    }
-
-    fn push_new(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
-        let start = self.new.len();
-        write(&mut self.new);
-        self.parts.push(Part::New(start..self.new.len()));
-    }
-
-    /// Emits `msg[within]` with its `model_spec` fields replaced by one edited field; returns
-    /// the spec as read.
-    fn spec_in<'a>(
-        &mut self,
-        msg: &'a [u8],
-        within: Range<usize>,
-        edit: &SpecEdit<'_>,
-    ) -> Result<ModelSpecView<'a>, WireError> {
-        let acc = Acc::parse_in(msg, within.clone(), true)?;
-        let insert_at = acc.first.unwrap_or(within.start);
-        let mut run_start = within.start;
-        let mut emitted = false;
-        let emit_spec = |plan: &mut Plan| plan.push_new(|out| acc.encode_field(msg, edit, out));
-        if acc.count == 0 {
-            emit_spec(self);
-            emitted = true;
-        }
-        if acc.count > 0 {
-            let base = within.start;
-            for field in fields(&msg[within.clone()]) {
-                let field = field?;
-                if field.number != SPEC_FIELD {
-                    continue;
-                }
-                let whole = base + field.whole.start..base + field.whole.end;
-                self.push_original(run_start..whole.start);
-                if !emitted {
-                    debug_assert_eq!(whole.start, insert_at);
-                    emit_spec(self);
-                    emitted = true;
-                }
-                run_start = whole.end;
-            }
-        }
-        self.push_original(run_start..within.end);
-        Ok(acc.view())
-    }
-
-    /// MultiInference: every task (field 1) gets its `model_spec` rewritten; other fields (the
-    /// shared input) are copied.
-    fn multi_inference(&mut self, msg: &[u8], edit: &SpecEdit<'_>) -> Result<(), WireError> {
-        let mut first_name: Option<&str> = None;
-        let mut run_start = 0;
-        for field in fields(msg) {
-            let field = field?;
-            if field.number != SPEC_FIELD {
-                continue;
-            }
-            expect_len("MultiInferenceRequest", &field)?;
-            self.push_original(run_start..field.whole.start);
-            // The task's length changes: its key and length are new, its body is parts.
-            let header = self.parts.len();
-            self.push_new(|_| {});
-            let before = self.len();
-            let spec = self.spec_in(msg, field.payload.clone(), edit)?;
-            match first_name {
-                None => first_name = Some(spec.name),
-                Some(n) if n != spec.name => return Err(WireError::MixedModelNames),
-                Some(_) => {}
-            }
-            let body_len = self.len() - before;
-            let start = self.new.len();
-            put_len_key(&mut self.new, SPEC_FIELD, body_len);
-            self.parts[header] = Part::New(start..self.new.len());
-            run_start = field.whole.end;
-        }
-        self.push_original(run_start..msg.len());
-        Ok(())
-    }
+    splice.push_original(run_start..msg.len());
+    Ok(())
 }
 
 #[cfg(test)]
@@ -594,7 +437,7 @@ mod tests {
         assert_eq!(chained.len(), out.len());
         assert_eq!(chained.to_vec(), out);
         // The payload is shared, not copied: the chain's last chunk points into `bytes`.
-        let last = chained.chunks.last().unwrap();
+        let last = chained.chunks().last().unwrap();
         assert_eq!(last.as_ptr(), bytes[msg.len() - last.len()..].as_ptr());
     }
 
@@ -639,25 +482,5 @@ mod tests {
             read(RequestKind::MultiInference, &mixed),
             Err(WireError::MixedModelNames)
         );
-    }
-
-    #[test]
-    fn buf_advances_across_chunks() {
-        let mut b = RewrittenBytes {
-            chunks: vec![
-                Bytes::from_static(b"ab"),
-                Bytes::new(),
-                Bytes::from_static(b"cde"),
-            ],
-            index: 0,
-            remaining: 5,
-        };
-        assert_eq!(b.chunk(), b"ab");
-        b.advance(3);
-        assert_eq!(b.chunk(), b"de");
-        assert_eq!(b.remaining(), 2);
-        b.advance(2);
-        assert!(b.is_empty());
-        assert_eq!(b.chunk(), b"");
     }
 }
