@@ -138,7 +138,10 @@ fn a_connection_redirected_from_a_port_the_proxy_does_not_serve_is_refused_clear
         curl(&lab, &predict_url(9000), None),
         urllib(&lab, &predict_url(9000)),
     ] {
-        let Reply::Http(421, body) = reply else {
+        let Reply::Http {
+            status: 421, body, ..
+        } = reply
+        else {
             panic!("expected 421 Misdirected Request, got {reply:?}");
         };
         let error = body["error"].as_str().expect("TF Serving's error shape");
