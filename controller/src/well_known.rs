@@ -10,6 +10,15 @@ pub const PROXY_APP_PORT_NAME: &str = "mulambda-app";
 /// Name of the proxy's admin port (9901); the PodMonitor selects it.
 pub const PROXY_ADMIN_PORT_NAME: &str = "mulambda-admin";
 
+/// Name of the proxy's gRPC port in intercepted mode (18500).
+pub const PROXY_GRPC_PORT_NAME: &str = "mulambda-grpc";
+/// The proxy's gRPC listener address variable (the proxy's `--grpc-listen`).
+pub const GRPC_LISTEN_ENV: &str = "MULAMBDA_GRPC_LISTEN";
+/// Name of the intercepted mode's init container.
+pub const INTERCEPT_CONTAINER: &str = "mulambda-intercept";
+/// Command of that init container (a binary on its image's `PATH`, beside `nft`).
+pub const INTERCEPT_COMMAND: &str = "mulambda-intercept";
+
 /// Name of the TF Serving container in executor pods.
 pub const TFSERVING_CONTAINER: &str = "tfserving";
 /// Name of the init container that copies the model from S3 in executor pods.
@@ -30,6 +39,9 @@ pub const FIELD_MANAGER: &str = "mulambda-controller";
 
 /// Default image of the proxy and of the companion.
 pub const DEFAULT_IMAGE: &str = "ghcr.io/mulambda/mulambda:0.1.0";
+/// Default image of the intercepted mode's init container (`deploy/docker/Dockerfile`, target
+/// `intercept`: Debian slim with `nftables` and `mulambda-intercept`).
+pub const DEFAULT_INTERCEPT_IMAGE: &str = "ghcr.io/mulambda/mulambda-intercept:0.1.0";
 /// Default TF Serving image when a `ModelExecutor` names none.
 pub const DEFAULT_SERVING_IMAGE: &str = "tensorflow/serving";
 /// Default image of the init container that copies a model from S3 into the executor pod (the
