@@ -326,3 +326,39 @@ fn the_lab_namespace_has_no_way_out() {
     assert!(!routes.contains("default"), "{routes}");
     assert!(lab.name().starts_with("mulambda-intercept-test-"));
 }
+
+#[test]
+fn root_with_net_admin_as_its_only_capability_and_no_new_privileges_is_enough() {
+    // What the webhook's init container gets: UID 0, capabilities {drop: [ALL], add:
+    // [NET_ADMIN]} (the bounding set; root's effective set follows it on exec), no privilege
+    // escalation (no_new_privs). NET_RAW is not among them.
+    if !root_or_skip("the webhook's securityContext") {
+        return;
+    }
+    let lab = Lab::new(Family::V4);
+    let out = lab
+        .exec(
+            "setpriv",
+            &[
+                "--reuid=0",
+                "--regid=0",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all,+net_admin",
+                "--no-new-privs",
+                "sh",
+                "-c",
+                // The capability sets as the kernel reports them, then the init step.
+                "grep -E '^Cap(Eff|Bnd)' /proc/self/status && exec \"$0\" --proxy-uid 4242",
+                env!("CARGO_BIN_EXE_mulambda-intercept"),
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // CAP_NET_ADMIN is bit 12: 0x1000; nothing else.
+    assert!(stdout.contains("CapEff:\t0000000000001000"), "{stdout}");
+    assert!(stdout.contains("CapBnd:\t0000000000001000"), "{stdout}");
+    assert!(lab.mulambda_table().is_some());
+}
