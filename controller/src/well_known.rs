@@ -44,6 +44,16 @@ pub const DEFAULT_IMAGE: &str = "ghcr.io/mulambda/mulambda:0.1.0";
 pub const DEFAULT_INTERCEPT_IMAGE: &str = "ghcr.io/mulambda/mulambda-intercept:0.1.0";
 /// Default TF Serving image when a `ModelExecutor` names none.
 pub const DEFAULT_SERVING_IMAGE: &str = "tensorflow/serving";
+/// Default Triton image of `runtime: triton` executors (NVIDIA NGC; CPU and GPU).
+pub const DEFAULT_TRITON_IMAGE: &str = "nvcr.io/nvidia/tritonserver:24.12-py3";
+/// Default MLServer image of `runtime: mlserver` executors (with all inference runtimes).
+pub const DEFAULT_MLSERVER_IMAGE: &str = "seldonio/mlserver:1.6.1";
+/// Default KServe model server image of `runtime: kserve` executors (scikit-learn).
+pub const DEFAULT_KSERVE_IMAGE: &str = "kserve/sklearnserver:v0.14.1";
+/// The companion's variable for the protocols the executor speaks (`tfserving`, `v2`,
+/// `kserve-v1`, comma-separated), the catalog's schema-2 names.
+pub const PROTOCOLS_ENV: &str = "MULAMBDA_PROTOCOLS";
+
 /// Default image of the init container that copies a model from S3 into the executor pod (the
 /// MinIO client `mc`; the same pinned release as `deploy/compose`).
 pub const DEFAULT_MODEL_FETCH_IMAGE: &str = "quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z";
