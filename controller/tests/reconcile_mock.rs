@@ -581,7 +581,11 @@ async fn each_runtime_sets_its_server_ports_probes_and_the_protocols_the_compani
             "triton",
             "nvcr.io/nvidia/tritonserver:24.12-py3",
             json!(["tritonserver"]),
-            json!(["--model-repository=/models", "--http-port=8000", "--grpc-port=8001"]),
+            json!([
+                "--model-repository=/models",
+                "--http-port=8000",
+                "--grpc-port=8001"
+            ]),
             (8000, 8001),
             "v2",
         ),
@@ -625,7 +629,10 @@ async fn each_runtime_sets_its_server_ports_probes_and_the_protocols_the_compani
         let server = &pod["containers"][0];
         assert_eq!(server["name"], container, "{runtime}");
         assert_eq!(server["image"], image, "{runtime}");
-        assert_eq!(server.get("command").cloned().unwrap_or(Value::Null), command);
+        assert_eq!(
+            server.get("command").cloned().unwrap_or(Value::Null),
+            command
+        );
         assert_eq!(server["args"], args, "{runtime}");
         assert_eq!(
             server["ports"],
