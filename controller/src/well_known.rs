@@ -47,9 +47,9 @@ pub const DEFAULT_SERVING_IMAGE: &str = "tensorflow/serving";
 /// Default Triton image of `runtime: triton` executors (NVIDIA NGC; CPU and GPU).
 pub const DEFAULT_TRITON_IMAGE: &str = "nvcr.io/nvidia/tritonserver:24.12-py3";
 /// Default MLServer image of `runtime: mlserver` executors (with all inference runtimes).
-pub const DEFAULT_MLSERVER_IMAGE: &str = "seldonio/mlserver:1.6.1";
+pub const DEFAULT_MLSERVER_IMAGE: &str = "seldonio/mlserver:1.7.1";
 /// Default KServe model server image of `runtime: kserve` executors (scikit-learn).
-pub const DEFAULT_KSERVE_IMAGE: &str = "kserve/sklearnserver:v0.14.1";
+pub const DEFAULT_KSERVE_IMAGE: &str = "kserve/sklearnserver:v0.16.0";
 /// The companion's variable for the protocols the executor speaks (`tfserving`, `v2`,
 /// `kserve-v1`, comma-separated), the catalog's schema-2 names.
 pub const PROTOCOLS_ENV: &str = "MULAMBDA_PROTOCOLS";

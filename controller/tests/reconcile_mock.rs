@@ -54,8 +54,8 @@ fn context(client: Client) -> Arc<Context> {
             companion_image: "ghcr.io/mulambda/mulambda:0.1.0".into(),
             default_serving_image: "tensorflow/serving".into(),
             triton_image: "nvcr.io/nvidia/tritonserver:24.12-py3".into(),
-            mlserver_image: "seldonio/mlserver:1.6.1".into(),
-            kserve_image: "kserve/sklearnserver:v0.14.1".into(),
+            mlserver_image: "seldonio/mlserver:1.7.1".into(),
+            kserve_image: "kserve/sklearnserver:v0.16.0".into(),
             model_fetch_image: "quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z".into(),
             store: StoreEnv {
                 url: StoreUrlSource::Value("redis://:pw@dragonfly.mulambda-system.svc:6379".into()),
@@ -592,7 +592,7 @@ async fn each_runtime_sets_its_server_ports_probes_and_the_protocols_the_compani
         (
             "mlserver",
             "mlserver",
-            "seldonio/mlserver:1.6.1",
+            "seldonio/mlserver:1.7.1",
             json!(["mlserver"]),
             json!(["start", "/models/resnet50"]),
             (8080, 8081),
@@ -601,7 +601,7 @@ async fn each_runtime_sets_its_server_ports_probes_and_the_protocols_the_compani
         (
             "kserve",
             "kserve",
-            "kserve/sklearnserver:v0.14.1",
+            "kserve/sklearnserver:v0.16.0",
             Value::Null,
             json!([
                 "--model_name=resnet50",
