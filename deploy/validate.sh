@@ -153,7 +153,23 @@ need(c["image"] == "ghcr.io/mulambda/mulambda:0.1.0", "controller image")
 need(c["command"] == ["mulambda-controller"] and c["args"] == ["run"], "controller command")
 need(c["livenessProbe"]["httpGet"]["path"] == "/live" and c["readinessProbe"]["httpGet"]["path"] == "/ready", "probes")
 need(any(m["mountPath"] == "/etc/mulambda/tls" for m in c["volumeMounts"]), "TLS mount")
-need(dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"]["type"] == "Recreate", "single replica, Recreate")
+strategy = dep["spec"]["strategy"]
+need(dep["spec"]["replicas"] >= 2, "at least two webhook replicas")
+need(strategy["type"] == "RollingUpdate" and strategy["rollingUpdate"]["maxUnavailable"] == 0, "rolling update that keeps every replica until its successor runs")
+pdb = docs[("PodDisruptionBudget", "mulambda-controller")]
+need(pdb["spec"]["minAvailable"] >= 1, "PodDisruptionBudget keeps a replica")
+need(pdb["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items(), "PodDisruptionBudget selects the controller's pods")
+env = {e["name"]: e.get("value") for e in c["env"]}
+lease_role = docs[("Role", "mulambda-controller-leader-election")]
+lease_rules = {(g, r, v, tuple(rule.get("resourceNames", []))) for rule in lease_role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+need(lease_rules == {("coordination.k8s.io", "leases", "create", ()), ("coordination.k8s.io", "leases", "get", (env["MULAMBDA_LEADER_LEASE"],)), ("coordination.k8s.io", "leases", "update", (env["MULAMBDA_LEADER_LEASE"],))}, f"leader-election Role grants exactly the Lease: {sorted(lease_rules)}")
+binding = docs[("RoleBinding", "mulambda-controller-leader-election")]
+need(binding["roleRef"]["name"] == "mulambda-controller-leader-election" and binding["subjects"][0]["name"] == pod["serviceAccountName"], "leader-election RoleBinding")
+need(any(e["name"] == "MULAMBDA_POD_NAME" for e in c["env"]) and any(e["name"] == "MULAMBDA_POD_NAMESPACE" for e in c["env"]), "the Lease identity and namespace come from the pod")
+known = open("controller/src/well_known.rs").read()
+for var, const in (("MULAMBDA_INTERCEPT_IMAGE", "DEFAULT_INTERCEPT_IMAGE"), ("MULAMBDA_TRITON_IMAGE", "DEFAULT_TRITON_IMAGE"), ("MULAMBDA_MLSERVER_IMAGE", "DEFAULT_MLSERVER_IMAGE"), ("MULAMBDA_KSERVE_IMAGE", "DEFAULT_KSERVE_IMAGE")):
+    need(f'{const}: &str = "{env[var]}"' in known, f"{var} {env[var]} is the controller's {const}")
+need(env["MULAMBDA_SIDECAR_MODE"] in ("native", "container"), "sidecar mode")
 sc = c["securityContext"]
 need(sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"] and pod["securityContext"]["runAsNonRoot"], "securityContext")
 svc = docs[("Service", "mulambda-webhook")]
@@ -191,27 +207,41 @@ need(cm["data"]["mulambda-dashboard.json"] == open("deploy/grafana/mulambda-dash
 print("contracts hold")
 PY
 
-check "examples: client is opted in with valid criteria annotations" python3 - "$work/examples/all.yaml" <<'PY'
+check "examples: clients are opted in with valid criteria annotations" python3 - "$work/examples/all.yaml" <<'PY'
 import re, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 names = open("catalog/src/names.rs").read()
 block = re.search(r"pub mod annotations \{(.*?)\n\}", names, re.S).group(1)
 known = set(re.findall(r'"(mulambda\.io/[a-z-]+)"', block))
 ns = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Namespace"}
-client = next(d for d in docs if d["kind"] == "Deployment")
-ann = client["spec"]["template"]["metadata"]["annotations"]
-bad = sorted(a for a in ann if a.startswith("mulambda.io/") and a not in known)
-if bad:
-    raise SystemExit(f"annotations not in catalog/src/names.rs: {bad}")
-assert ann["mulambda.io/inject"] == "true"
-assert ns[client["metadata"]["namespace"]]["metadata"]["labels"]["mulambda.io/inject"] == "true"
-for key in ("mulambda.io/latency-weight", "mulambda.io/accuracy-weight", "mulambda.io/max-latency-ms"):
-    assert float(ann[key]) >= 0, key
-assert 0 <= float(ann["mulambda.io/min-accuracy"]) <= 1
+clients = [d for d in docs if d["kind"] == "Deployment"]
+assert len(clients) == 2, [c["metadata"]["name"] for c in clients]
 execs = [d for d in docs if d["kind"] == "ModelExecutor"]
-assert len(execs) == 2 and all(e["spec"]["modelType"] == ann["mulambda.io/model-type"] for e in execs)
-print(f"{len(ann)} annotations, all known: {sorted(ann)}")
+policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
+selected = set(policy["spec"]["podSelector"]["matchExpressions"][0]["values"])
+for client in clients:
+    name = client["metadata"]["name"]
+    ann = client["spec"]["template"]["metadata"]["annotations"]
+    bad = sorted(a for a in ann if a.startswith("mulambda.io/") and a not in known)
+    if bad:
+        raise SystemExit(f"{name}: annotations not in catalog/src/names.rs: {bad}")
+    assert ann["mulambda.io/inject"] == "true", name
+    assert ns[client["metadata"]["namespace"]]["metadata"]["labels"]["mulambda.io/inject"] == "true", name
+    for key in ("mulambda.io/latency-weight", "mulambda.io/accuracy-weight", "mulambda.io/max-latency-ms"):
+        assert float(ann[key]) >= 0, (name, key)
+    assert 0 <= float(ann["mulambda.io/min-accuracy"]) <= 1, name
+    assert ann.get("mulambda.io/sidecar-mode", "native") in ("native", "container"), name
+    if "mulambda.io/intercept-ports" in ann:
+        ports = [p.split("/")[0] for p in ann["mulambda.io/intercept-ports"].split(",")]
+        assert all(0 < int(p) < 65536 for p in ports), (name, ports)
+        assert not client["spec"]["template"]["spec"].get("hostNetwork"), name
+    assert len(execs) == 2 and all(e["spec"]["modelType"] == ann["mulambda.io/model-type"] for e in execs), name
+    assert client["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] in selected, f"{name} not under the NetworkPolicy"
+    print(f"{name}: {len(ann)} annotations, all known")
+assert any("mulambda.io/intercept-ports" in c["spec"]["template"]["metadata"]["annotations"] for c in clients), "an intercepted client"
 PY
+check "examples: ModelExecutors on other runtimes match the CRD schema" \
+  python3 deploy/check_custom_resources.py --crd "$crd" deploy/examples/other-runtimes.yaml
 
 # --- webhook certificate without cert-manager -------------------------------------------------
 check "gen-webhook-cert.sh: certificate verifies and names the Service" bash -c '
@@ -332,6 +362,15 @@ assert packages <= set(bins.values()), packages - set(bins.values())
 assert copied <= set(bins), copied - set(bins)
 assert {"mulambda-proxy", "mulambda-companion", "mulambda-controller"} <= copied
 assert re.search(r"^USER 65532", text, re.M)
+# The last stage (the default target) is the main image; the intercept image is its own target
+# with nft and the init binary, and the controller's default names it.
+stages = re.split(r"^FROM ", text, flags=re.M)[1:]
+assert "AS intercept" not in stages[-1].splitlines()[0] and "USER 65532" in stages[-1], "last stage is the main image"
+intercept = next(s for s in stages if s.splitlines()[0].rstrip().endswith("AS intercept"))
+assert "nftables" in intercept and "mulambda-intercept" in intercept, "intercept stage"
+assert "mulambda-intercept" in bins, "mulambda-intercept is a workspace binary"
+known = open("controller/src/well_known.rs").read()
+assert 'DEFAULT_INTERCEPT_IMAGE: &str = "ghcr.io/mulambda/mulambda-intercept:' in known
 print(sorted(copied))
 PY
 else

@@ -86,6 +86,12 @@ pub mod annotations {
     pub const MAX_LATENCY_MS: &str = "mulambda.io/max-latency-ms";
     /// Soft criterion: accuracy floor in [0, 1].
     pub const MIN_ACCURACY: &str = "mulambda.io/min-accuracy";
+    /// Intercepted mode: the TF Serving ports whose outbound calls are redirected to the proxy,
+    /// e.g. `"8500,8501"` (`PORT/grpc` or `PORT/rest` names the protocol of another port).
+    pub const INTERCEPT_PORTS: &str = "mulambda.io/intercept-ports";
+    /// How the proxy is injected: `native` (a `restartPolicy: Always` init container,
+    /// Kubernetes >= 1.29) or `container` (a regular container).
+    pub const SIDECAR_MODE: &str = "mulambda.io/sidecar-mode";
 }
 
 /// HTTP headers the proxy reads from requests or writes on responses.

@@ -14,6 +14,7 @@ use mulambda_runtime::{LogArgs, OptionError, parse};
 
 use crate::executor::reconcile::ReconcilerArgs;
 use crate::executor::resources::{ExecutorTemplate, ImageArgs};
+use crate::leader::{ElectionArgs, LeaseConfig};
 use crate::podspec::StoreEnvArgs;
 use crate::webhook::inject::{InjectArgs, InjectConfig};
 use crate::webhook::server::WebhookConfig;
@@ -72,6 +73,8 @@ pub struct RunArgs {
     #[command(flatten)]
     reconciler: ReconcilerArgs,
     #[command(flatten)]
+    election: ElectionArgs,
+    #[command(flatten)]
     log: LogArgs,
 }
 
@@ -99,6 +102,8 @@ pub struct Config {
     pub executor: ExecutorTemplate,
     /// Periodic re-check interval.
     pub resync: Duration,
+    /// The reconciler's leader election; `None`: it runs without one (one replica only).
+    pub election: Option<LeaseConfig>,
     /// Log filter.
     pub log: String,
 }
@@ -142,6 +147,7 @@ impl Config {
             inject: a.inject.config(store.clone()),
             executor: a.images.template(store),
             resync: a.reconciler.resync,
+            election: a.election.config(),
             log: a.log.log,
         })
     }
@@ -191,6 +197,49 @@ mod tests {
         ]);
         assert!(!c.reconciler && !c.inject.inject_by_default);
         assert!(matches!(parse(&["crd"]).unwrap(), Invocation::Crd));
+    }
+
+    #[test]
+    fn the_lease_follows_the_pod_unless_told_otherwise() {
+        let c = run(&[
+            "--store-url",
+            "redis://s:1",
+            "--pod-name",
+            "mulambda-controller-abc",
+            "--pod-namespace",
+            "ops",
+        ]);
+        let lease = c.election.unwrap();
+        assert_eq!(
+            (
+                lease.name.as_str(),
+                lease.namespace.as_str(),
+                lease.identity.as_str()
+            ),
+            ("mulambda-controller", "ops", "mulambda-controller-abc")
+        );
+        assert_eq!(lease.lease_duration, Duration::from_secs(15));
+        let c = run(&[
+            "--store-url",
+            "redis://s:1",
+            "--leader-lease-namespace",
+            "elsewhere",
+            "--leader-lease-duration",
+            "30s",
+        ]);
+        let lease = c.election.unwrap();
+        assert_eq!(lease.namespace, "elsewhere");
+        assert_eq!(lease.renew_deadline, Duration::from_secs(20));
+        assert!(!lease.identity.is_empty());
+        assert!(
+            run(&["--store-url", "redis://s:1", "--no-leader-election"])
+                .election
+                .is_none()
+        );
+        let e = parse(&["--store-url", "redis://s:1", "--leader-lease", "Bad_Name"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--leader-lease (MULAMBDA_LEADER_LEASE)"), "{e}");
     }
 
     #[test]

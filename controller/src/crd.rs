@@ -1,5 +1,5 @@
-//! The `ModelExecutor` custom resource (`mulambda.io/v1alpha1`, namespaced): one TF Serving
-//! model with its companion, as the administrator declares it.
+//! The `ModelExecutor` custom resource (`mulambda.io/v1alpha1`, namespaced): one model on a
+//! model server (its [`Runtime`]) with its companion, as the administrator declares it.
 //!
 //! The CRD is generated from these types (`mulambda-controller crd`, [`crd_yaml`]); the copy in
 //! `deploy/kubernetes/base/crd.yaml` is checked against it by a test.
@@ -10,7 +10,8 @@ use kube::{CustomResource, CustomResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// A TF Serving executor for one model, with the companion that registers it in the catalog.
+/// A model executor for one model (TF Serving by default, or another runtime), with the
+/// companion that registers it in the catalog.
 #[derive(CustomResource, Serialize, Deserialize, Debug, Clone, PartialEq, JsonSchema)]
 #[kube(
     group = "mulambda.io",
@@ -21,10 +22,11 @@ use serde::{Deserialize, Serialize};
     derive = "PartialEq",
     shortname = "mex",
     category = "mulambda",
-    doc = "A TF Serving executor for one model (loaded from S3-compatible storage), with the \
-           mulambda companion that registers it in the catalog. The controller makes an owned \
-           Deployment and Service.",
+    doc = "A model executor for one model (loaded from S3-compatible storage): TF Serving, \
+           Triton, MLServer or a KServe model server, with the mulambda companion that \
+           registers it in the catalog. The controller makes an owned Deployment and Service.",
     printcolumn = r#"{"name": "Model", "type": "string", "jsonPath": ".spec.modelName"}"#,
+    printcolumn = r#"{"name": "Runtime", "type": "string", "jsonPath": ".spec.runtime"}"#,
     printcolumn = r#"{"name": "Type", "type": "string", "jsonPath": ".spec.modelType"}"#,
     printcolumn = r#"{"name": "Input", "type": "string", "jsonPath": ".spec.inputFormat", "priority": 1}"#,
     printcolumn = r#"{"name": "Output", "type": "string", "jsonPath": ".spec.outputFormat", "priority": 1}"#,
@@ -70,11 +72,20 @@ pub struct ModelExecutorSpec {
     #[schemars(range(min = 0))]
     pub replicas: i32,
 
-    /// TF Serving image (default: the controller's `--serving-image`, `tensorflow/serving`).
+    /// The model server: `tfserving` (TensorFlow Serving, the default), `triton` (NVIDIA Triton
+    /// Inference Server), `mlserver` (Seldon MLServer) or `kserve` (a KServe Python model
+    /// server image such as `kserve/sklearnserver`). It sets the server's image, command,
+    /// ports and probes, and the protocols the companion registers (`tfserving`; `v2`;
+    /// `kserve-v1` and `v2` for KServe).
+    #[serde(default)]
+    pub runtime: Runtime,
+
+    /// The model server's image (default: the controller's image for the runtime:
+    /// `--serving-image`, `--triton-image`, `--mlserver-image` or `--kserve-image`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving_image: Option<String>,
 
-    /// Compute resources of the TF Serving container.
+    /// Compute resources of the model server container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
 
@@ -95,6 +106,24 @@ pub struct ModelExecutorSpec {
     /// resolves it; the controller never reads it). Unset: anonymous access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret: Option<String>,
+}
+
+/// The model server of an executor.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, Default, JsonSchema)]
+pub enum Runtime {
+    /// TensorFlow Serving: TF Serving's REST and gRPC APIs.
+    #[default]
+    #[serde(rename = "tfserving")]
+    TfServing,
+    /// NVIDIA Triton Inference Server: the Open Inference Protocol (V2), REST and gRPC.
+    #[serde(rename = "triton")]
+    Triton,
+    /// Seldon MLServer: the Open Inference Protocol (V2), REST and gRPC.
+    #[serde(rename = "mlserver")]
+    MlServer,
+    /// A KServe Python model server: KServe's V1 REST (TF Serving's predict shape) and V2.
+    #[serde(rename = "kserve")]
+    KServe,
 }
 
 /// What the controller last observed.
@@ -166,6 +195,19 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(spec.replicas, 1);
+        assert_eq!(spec.runtime, Runtime::TfServing);
+        let with: ModelExecutorSpec = serde_json::from_value(serde_json::json!({
+            "modelName": "m", "storageUri": "s3://models/m", "modelType": "classification",
+            "inputFormat": "image", "outputFormat": "label", "accuracy": 0.7,
+            "runtime": "mlserver"
+        }))
+        .unwrap();
+        assert_eq!(with.runtime, Runtime::MlServer);
+        let yaml = crd_yaml().unwrap();
+        assert!(
+            yaml.contains("- tfserving") && yaml.contains("- kserve"),
+            "{yaml}"
+        );
         assert!(
             crd_yaml()
                 .unwrap()

@@ -5,6 +5,7 @@
 //! - [`crd`]: the `ModelExecutor` custom resource;
 //! - [`executor`]: its reconciler, which applies an owned Deployment (TF Serving + companion)
 //!   and Service and writes the status;
+//! - [`leader`]: the Lease that elects the replica that runs the reconciler;
 //! - [`tls`]: the webhook certificate, reloaded when its files change;
 //! - [`admin`], [`metrics`]: `/metrics`, `/live`, `/ready`;
 //! - [`config`], [`run`]: command line and wiring.
@@ -16,6 +17,7 @@ pub mod admin;
 pub mod config;
 pub mod crd;
 pub mod executor;
+pub mod leader;
 pub mod metrics;
 pub mod podspec;
 pub mod run;

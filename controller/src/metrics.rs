@@ -1,7 +1,7 @@
 //! The controller's Prometheus metrics (names are a contract with the dashboard and alerts,
 //! `deploy/metrics-contract.txt`).
 
-use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 use crate::webhook::inject::Outcome;
 
@@ -11,6 +11,7 @@ pub struct Metrics {
     registry: Registry,
     reconciliations: IntCounterVec,
     webhook_requests: IntCounterVec,
+    leader: IntGauge,
 }
 
 /// Result label of a reconciliation.
@@ -44,6 +45,14 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let leader = IntGauge::new(
+            "mulambda_controller_leader",
+            "1 while this replica holds the reconciler's Lease (runs the reconciler), else 0.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(leader.clone()))
+            .expect("registered once");
         registry
             .register(Box::new(reconciliations.clone()))
             .expect("registered once");
@@ -65,6 +74,7 @@ impl Metrics {
             registry,
             reconciliations,
             webhook_requests,
+            leader,
         }
     }
 
@@ -75,6 +85,16 @@ impl Metrics {
             ReconcileResult::Error => "error",
         };
         self.reconciliations.with_label_values(&[label]).inc();
+    }
+
+    /// Whether this replica leads (runs the reconciler).
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    /// Whether this replica leads, as exported (for tests).
+    pub fn is_leader(&self) -> bool {
+        self.leader.get() == 1
     }
 
     /// Counts one admission request.

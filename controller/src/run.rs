@@ -2,10 +2,9 @@
 //! until a shutdown signal; then a graceful stop. The controller is a
 //! [`mulambda_runtime::Component`] like the proxy and the companion.
 //!
-//! One replica: kube-runtime 5 ships no leader election, so the controller must not run twice
-//! (the Deployment uses `replicas: 1` and `strategy: Recreate`). Two replicas would not corrupt
-//! anything (applies are idempotent and the status is recomputed from scratch) but would double
-//! the API traffic; the webhook itself is stateless.
+//! Several replicas: the webhook is stateless and serves in every replica; the reconciler runs
+//! only in the replica that holds the Lease ([`crate::leader`]), unless
+//! `--no-leader-election` (then only one replica may run).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::executor::reconcile::{self, Context};
+use crate::leader::{LeaseLock, run_while_leader};
 use crate::metrics::Metrics;
 use crate::tls::{ReloadingCert, TlsError};
 use crate::webhook::inject::InjectConfig;
@@ -174,13 +174,32 @@ impl Controller {
         if config.reconciler {
             let client = kube::Client::try_default().await?;
             let ctx = Arc::new(Context::new(
-                client,
+                client.clone(),
                 config.executor.clone(),
                 metrics.clone(),
                 config.resync,
             ));
-            tracing::info!("reconciler watching ModelExecutors in all namespaces");
-            tasks.push(tokio::spawn(reconcile::run(ctx, cancel.clone())));
+            match config.election.clone() {
+                None => {
+                    tracing::info!(
+                        "reconciler watching ModelExecutors in all namespaces (no leader election)"
+                    );
+                    metrics.set_leader(true);
+                    tasks.push(tokio::spawn(reconcile::run(ctx, cancel.clone())));
+                }
+                Some(lease) => {
+                    tracing::info!(lease = %lease.name, namespace = %lease.namespace,
+                        identity = %lease.identity,
+                        "reconciler waits for the Lease (leader election)");
+                    let lock = LeaseLock::new(client, lease);
+                    tasks.push(tokio::spawn(run_while_leader(
+                        lock,
+                        metrics.clone(),
+                        cancel.clone(),
+                        move |term| reconcile::run(Arc::clone(&ctx), term),
+                    )));
+                }
+            }
         }
 
         ready.store(true, Ordering::Release);

@@ -10,6 +10,15 @@ pub const PROXY_APP_PORT_NAME: &str = "mulambda-app";
 /// Name of the proxy's admin port (9901); the PodMonitor selects it.
 pub const PROXY_ADMIN_PORT_NAME: &str = "mulambda-admin";
 
+/// Name of the proxy's gRPC port in intercepted mode (18500).
+pub const PROXY_GRPC_PORT_NAME: &str = "mulambda-grpc";
+/// The proxy's gRPC listener address variable (the proxy's `--grpc-listen`).
+pub const GRPC_LISTEN_ENV: &str = "MULAMBDA_GRPC_LISTEN";
+/// Name of the intercepted mode's init container.
+pub const INTERCEPT_CONTAINER: &str = "mulambda-intercept";
+/// Command of that init container (a binary on its image's `PATH`, beside `nft`).
+pub const INTERCEPT_COMMAND: &str = "mulambda-intercept";
+
 /// Name of the TF Serving container in executor pods.
 pub const TFSERVING_CONTAINER: &str = "tfserving";
 /// Name of the init container that copies the model from S3 in executor pods.
@@ -30,8 +39,21 @@ pub const FIELD_MANAGER: &str = "mulambda-controller";
 
 /// Default image of the proxy and of the companion.
 pub const DEFAULT_IMAGE: &str = "ghcr.io/mulambda/mulambda:0.1.0";
+/// Default image of the intercepted mode's init container (`deploy/docker/Dockerfile`, target
+/// `intercept`: Debian slim with `nftables` and `mulambda-intercept`).
+pub const DEFAULT_INTERCEPT_IMAGE: &str = "ghcr.io/mulambda/mulambda-intercept:0.1.0";
 /// Default TF Serving image when a `ModelExecutor` names none.
 pub const DEFAULT_SERVING_IMAGE: &str = "tensorflow/serving";
+/// Default Triton image of `runtime: triton` executors (NVIDIA NGC; CPU and GPU).
+pub const DEFAULT_TRITON_IMAGE: &str = "nvcr.io/nvidia/tritonserver:24.12-py3";
+/// Default MLServer image of `runtime: mlserver` executors (with all inference runtimes).
+pub const DEFAULT_MLSERVER_IMAGE: &str = "seldonio/mlserver:1.7.1";
+/// Default KServe model server image of `runtime: kserve` executors (scikit-learn).
+pub const DEFAULT_KSERVE_IMAGE: &str = "kserve/sklearnserver:v0.16.0";
+/// The companion's variable for the protocols the executor speaks (`tfserving`, `v2`,
+/// `kserve-v1`, comma-separated), the catalog's schema-2 names.
+pub const PROTOCOLS_ENV: &str = "MULAMBDA_PROTOCOLS";
+
 /// Default image of the init container that copies a model from S3 into the executor pod (the
 /// MinIO client `mc`; the same pinned release as `deploy/compose`).
 pub const DEFAULT_MODEL_FETCH_IMAGE: &str = "quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z";

@@ -53,6 +53,9 @@ fn context(client: Client) -> Arc<Context> {
         ExecutorTemplate {
             companion_image: "ghcr.io/mulambda/mulambda:0.1.0".into(),
             default_serving_image: "tensorflow/serving".into(),
+            triton_image: "nvcr.io/nvidia/tritonserver:24.12-py3".into(),
+            mlserver_image: "seldonio/mlserver:1.7.1".into(),
+            kserve_image: "kserve/sklearnserver:v0.16.0".into(),
             model_fetch_image: "quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z".into(),
             store: StoreEnv {
                 url: StoreUrlSource::Value("redis://:pw@dragonfly.mulambda-system.svc:6379".into()),
@@ -347,6 +350,14 @@ async fn applies_deployment_and_service_then_status_and_a_second_pass_changes_no
     assert_eq!(env["MULAMBDA_EXECUTOR_ID"], "$(MULAMBDA_POD_NAME)");
     assert_eq!(env["MULAMBDA_TFSERVING_URL"], "http://127.0.0.1:8501");
     assert_eq!(env["MULAMBDA_GRPC_ENDPOINT"], "$(MULAMBDA_POD_IP):8500");
+    assert_eq!(env["MULAMBDA_PROTOCOLS"], "tfserving");
+    // TF Serving's REST endpoint is the companion's default (<pod IP>:8501, IPv6 bracketed).
+    assert!(!env.contains_key("MULAMBDA_REST_ENDPOINT"));
+    assert_eq!(
+        tf["readinessProbe"],
+        json!({"tcpSocket": {"port": "rest"}, "periodSeconds": 5})
+    );
+    assert_eq!(tf.get("livenessProbe"), None);
     assert_eq!(env["MULAMBDA_MODEL_NAME"], "resnet50");
     assert_eq!(env["MULAMBDA_MODEL_TYPE"], "classification");
     assert_eq!(env["MULAMBDA_INPUT_FORMAT"], "image");
@@ -560,4 +571,130 @@ async fn api_errors_are_retried_with_growing_backoff() {
 
 fn kube_error() -> mulambda_controller::executor::reconcile::ReconcileError {
     mulambda_controller::executor::reconcile::ReconcileError::Missing("metadata.namespace")
+}
+
+#[tokio::test]
+async fn each_runtime_sets_its_server_ports_probes_and_the_protocols_the_companion_registers() {
+    let cases = [
+        (
+            "triton",
+            "triton",
+            "nvcr.io/nvidia/tritonserver:24.12-py3",
+            json!(["tritonserver"]),
+            json!([
+                "--model-repository=/models",
+                "--http-port=8000",
+                "--grpc-port=8001"
+            ]),
+            (8000, 8001),
+            "v2",
+        ),
+        (
+            "mlserver",
+            "mlserver",
+            "seldonio/mlserver:1.7.1",
+            json!(["mlserver"]),
+            json!(["start", "/models/resnet50"]),
+            (8080, 8081),
+            "v2",
+        ),
+        (
+            "kserve",
+            "kserve",
+            "kserve/sklearnserver:v0.16.0",
+            Value::Null,
+            json!([
+                "--model_name=resnet50",
+                "--model_dir=/models/resnet50",
+                "--http_port=8080",
+                "--grpc_port=8081"
+            ]),
+            (8080, 8081),
+            "kserve-v1,v2",
+        ),
+    ];
+    for (runtime, container, image, command, args, (rest, grpc), protocols) in cases {
+        let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let ctx = context(Client::new(service, "default"));
+        let mut handle = pin!(handle);
+        let mut mex = executor(None);
+        mex.spec.runtime = serde_json::from_value(json!(runtime)).unwrap();
+        let task = tokio::spawn(reconcile(Arc::new(mex), Arc::clone(&ctx)));
+        let (deployment, svc, _) = serve_reconcile(&mut handle, 0, true).await;
+        task.await.unwrap().unwrap();
+
+        let pod = &deployment["spec"]["template"]["spec"];
+        // The same model fetch as TF Serving's: the runtime reads the same local copy.
+        assert_eq!(pod["initContainers"][0]["name"], "model-fetch", "{runtime}");
+        let server = &pod["containers"][0];
+        assert_eq!(server["name"], container, "{runtime}");
+        assert_eq!(server["image"], image, "{runtime}");
+        assert_eq!(
+            server.get("command").cloned().unwrap_or(Value::Null),
+            command
+        );
+        assert_eq!(server["args"], args, "{runtime}");
+        assert_eq!(
+            server["ports"],
+            json!([
+                {"name": "rest", "containerPort": rest, "protocol": "TCP"},
+                {"name": "grpc", "containerPort": grpc, "protocol": "TCP"}
+            ]),
+            "{runtime}"
+        );
+        assert_eq!(
+            server["readinessProbe"]["httpGet"],
+            json!({"path": "/v2/health/ready", "port": "rest"}),
+            "{runtime}"
+        );
+        assert_eq!(
+            server["livenessProbe"]["httpGet"],
+            json!({"path": "/v2/health/live", "port": "rest"}),
+            "{runtime}"
+        );
+        assert_eq!(
+            server["volumeMounts"][1],
+            json!({"name": "model", "mountPath": "/models/resnet50", "readOnly": true})
+        );
+        let env = env_of(&pod["containers"][1]);
+        assert_eq!(env["MULAMBDA_PROTOCOLS"], protocols, "{runtime}");
+        assert_eq!(
+            env["MULAMBDA_TFSERVING_URL"],
+            format!("http://127.0.0.1:{rest}"),
+            "{runtime}"
+        );
+        assert_eq!(
+            env["MULAMBDA_REST_ENDPOINT"],
+            format!("$(MULAMBDA_POD_IP):{rest}"),
+            "{runtime}"
+        );
+        assert_eq!(
+            env["MULAMBDA_GRPC_ENDPOINT"],
+            format!("$(MULAMBDA_POD_IP):{grpc}"),
+            "{runtime}"
+        );
+        assert_eq!(
+            svc["spec"]["ports"],
+            json!([
+                {"name": "rest", "port": rest, "targetPort": "rest", "protocol": "TCP"},
+                {"name": "grpc", "port": grpc, "targetPort": "grpc", "protocol": "TCP"}
+            ]),
+            "{runtime}"
+        );
+    }
+
+    // spec.servingImage wins over the runtime's default image.
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "default"));
+    let mut handle = pin!(handle);
+    let mut mex = executor(None);
+    mex.spec.runtime = serde_json::from_value(json!("triton")).unwrap();
+    mex.spec.serving_image = Some("registry.example/triton:custom".into());
+    let task = tokio::spawn(reconcile(Arc::new(mex), Arc::clone(&ctx)));
+    let (deployment, _, _) = serve_reconcile(&mut handle, 0, true).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example/triton:custom"
+    );
 }

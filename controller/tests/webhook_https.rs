@@ -19,7 +19,7 @@ use mulambda_controller::run::RunningWebhook;
 use mulambda_controller::webhook::inject::{InjectConfig, Outcome};
 use mulambda_controller::webhook::review::AdmissionReviewResponse;
 use mulambda_controller::webhook::server::WebhookConfig;
-use mulambda_controller::webhook::sidecar::SidecarTemplate;
+use mulambda_controller::webhook::sidecar::{SidecarMode, SidecarTemplate};
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -59,6 +59,9 @@ fn inject_config(inject_by_default: bool) -> InjectConfig {
                 },
                 prefix: "mulambda".into(),
             },
+            intercept_image: "ghcr.io/mulambda/mulambda-intercept:0.1.0".into(),
+            proxy_uid: 2501,
+            mode: SidecarMode::Native,
         },
         inject_by_default,
     }
@@ -186,8 +189,9 @@ fn patched_pod(review: &Value, response: &AdmissionReviewResponse) -> Value {
     pod
 }
 
-/// The sidecar every injected pod must get (here with the fixtures' criteria).
-fn expected_sidecar(criteria_env: Value) -> Value {
+/// The sidecar every injected pod must get (here with the fixtures' criteria), as a native
+/// sidecar (the default) or a regular container.
+fn expected_sidecar(criteria_env: Value, mode: SidecarMode) -> Value {
     let mut env = json!([
         {"name": "MULAMBDA_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "MULAMBDA_POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
@@ -203,7 +207,7 @@ fn expected_sidecar(criteria_env: Value) -> Value {
     env.as_array_mut()
         .unwrap()
         .extend(criteria_env.as_array().unwrap().iter().cloned());
-    json!({
+    let mut sidecar = json!({
         "name": "mulambda-proxy",
         "image": "ghcr.io/mulambda/mulambda:0.1.0",
         "imagePullPolicy": "IfNotPresent",
@@ -216,6 +220,10 @@ fn expected_sidecar(criteria_env: Value) -> Value {
         "resources": {
             "requests": {"cpu": "10m", "memory": "32Mi"},
             "limits": {"memory": "64Mi"}
+        },
+        "startupProbe": {
+            "httpGet": {"path": "/live", "port": "mulambda-admin"},
+            "periodSeconds": 1, "failureThreshold": 30, "timeoutSeconds": 1
         },
         "readinessProbe": {
             "httpGet": {"path": "/ready", "port": "mulambda-admin"},
@@ -231,7 +239,25 @@ fn expected_sidecar(criteria_env: Value) -> Value {
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"}
         }
-    })
+    });
+    if mode == SidecarMode::Native {
+        sidecar["restartPolicy"] = json!("Always");
+    }
+    sidecar
+}
+
+/// The proxy of a patched pod: its native sidecar (an init container) or its container.
+fn proxy_of(pod: &Pod) -> &k8s_openapi::api::core::v1::Container {
+    let spec = pod.spec.as_ref().unwrap();
+    let all: Vec<_> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter())
+        .filter(|c| c.name == "mulambda-proxy")
+        .collect();
+    assert_eq!(all.len(), 1, "exactly one proxy");
+    all[0]
 }
 
 fn full_criteria_env() -> Value {
@@ -260,22 +286,15 @@ async fn opted_in_pod_gets_exactly_the_expected_sidecar() {
     let patched = patched_pod(&review, &response);
     let pod: Pod = serde_json::from_value(patched.clone()).expect("a valid Pod");
     let spec = pod.spec.as_ref().unwrap();
-    assert_eq!(spec.containers.len(), 2);
-    assert_eq!(spec.containers[0].name, "app");
-    // The application container is untouched.
+    // A native sidecar: the only init container; the application's containers are untouched.
     assert_eq!(
-        patched["spec"]["containers"][0],
-        review["request"]["object"]["spec"]["containers"][0]
+        patched["spec"]["containers"],
+        review["request"]["object"]["spec"]["containers"]
     );
-    let sidecars: Vec<_> = spec
-        .containers
-        .iter()
-        .filter(|c| c.name == "mulambda-proxy")
-        .collect();
-    assert_eq!(sidecars.len(), 1);
+    assert_eq!(spec.init_containers.as_ref().map(Vec::len), Some(1));
     assert_eq!(
-        serde_json::to_value(sidecars[0]).unwrap(),
-        expected_sidecar(full_criteria_env())
+        serde_json::to_value(proxy_of(&pod)).unwrap(),
+        expected_sidecar(full_criteria_env(), SidecarMode::Native)
     );
     let annotations = pod.metadata.annotations.unwrap();
     assert_eq!(annotations["mulambda.io/injected"], "true");
@@ -285,7 +304,7 @@ async fn opted_in_pod_gets_exactly_the_expected_sidecar() {
     let mut rest = patched.clone();
     let mut original = review["request"]["object"].clone();
     for v in [&mut rest, &mut original] {
-        v["spec"].as_object_mut().unwrap().remove("containers");
+        v["spec"].as_object_mut().unwrap().remove("initContainers");
         v["metadata"].as_object_mut().unwrap().remove("annotations");
     }
     assert_eq!(rest, original);
@@ -307,14 +326,7 @@ async fn namespace_opt_in_injects_unannotated_pods_with_default_soft_criteria() 
     let review = fixture("namespace-opt-in.json");
     let response = h.review(&review).await;
     let pod: Pod = serde_json::from_value(patched_pod(&review, &response)).unwrap();
-    let sidecar = pod
-        .spec
-        .as_ref()
-        .unwrap()
-        .containers
-        .iter()
-        .find(|c| c.name == "mulambda-proxy")
-        .unwrap();
+    let sidecar = proxy_of(&pod);
     let hard_only = json!([
         {"name": "MULAMBDA_MODEL_TYPE", "value": "classification"},
         {"name": "MULAMBDA_INPUT_FORMAT", "value": "image"},
@@ -322,7 +334,7 @@ async fn namespace_opt_in_injects_unannotated_pods_with_default_soft_criteria() 
     ]);
     assert_eq!(
         serde_json::to_value(sidecar).unwrap(),
-        expected_sidecar(hard_only)
+        expected_sidecar(hard_only, SidecarMode::Native)
     );
     let annotations = pod.metadata.annotations.unwrap();
     // The pod's own Prometheus choice is respected.
@@ -538,4 +550,245 @@ async fn malformed_http_over_tls_gets_a_json_error() {
         assert!(v["error"].as_str().is_some_and(|m| !m.is_empty()), "{text}");
     }
     h.webhook.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_regular_container_is_injected_when_the_pod_asks_for_it() {
+    let h = Harness::start(true).await;
+    let mut review = fixture("opted-in.json");
+    review["request"]["object"]["metadata"]["annotations"]["mulambda.io/sidecar-mode"] =
+        json!("container");
+    let response = h.review(&review).await;
+    let patched = patched_pod(&review, &response);
+    let pod: Pod = serde_json::from_value(patched.clone()).unwrap();
+    let spec = pod.spec.as_ref().unwrap();
+    assert!(spec.init_containers.is_none());
+    assert_eq!(spec.containers.len(), 2);
+    assert_eq!(
+        patched["spec"]["containers"][0],
+        review["request"]["object"]["spec"]["containers"][0]
+    );
+    assert_eq!(
+        serde_json::to_value(&spec.containers[1]).unwrap(),
+        expected_sidecar(full_criteria_env(), SidecarMode::Container)
+    );
+    h.webhook.shutdown().await;
+}
+
+/// The value of `name` in a container's environment.
+fn env_value(c: &k8s_openapi::api::core::v1::Container, name: &str) -> String {
+    c.env
+        .iter()
+        .flatten()
+        .find(|e| e.name == name)
+        .and_then(|e| e.value.clone())
+        .unwrap_or_else(|| panic!("no {name} in {}", c.name))
+}
+
+#[tokio::test]
+async fn an_intercepted_pod_gets_the_redirect_init_container_and_a_proxy_under_the_exempt_uid() {
+    let h = Harness::start(true).await;
+    let review = fixture("intercepted.json");
+    let response = h.review(&review).await;
+    assert!(response.response.allowed);
+    assert!(response.response.warnings.is_empty());
+    let patched = patched_pod(&review, &response);
+    // A real Pod object: k8s-openapi reads it, and writes it back unchanged.
+    let pod: Pod = serde_json::from_value(patched.clone()).expect("a valid Pod");
+    let again: Pod = serde_json::from_value(serde_json::to_value(&pod).unwrap()).unwrap();
+    assert_eq!(again, pod);
+
+    let spec = pod.spec.as_ref().unwrap();
+    let init: Vec<&str> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    // The redirect first, then the proxy (native sidecar), then the pod's own init container,
+    // which thus already runs intercepted.
+    assert_eq!(
+        init,
+        ["mulambda-intercept", "mulambda-proxy", "wait-for-config"]
+    );
+    assert_eq!(
+        patched["spec"]["initContainers"][0],
+        json!({
+            "name": "mulambda-intercept",
+            "image": "ghcr.io/mulambda/mulambda-intercept:0.1.0",
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["mulambda-intercept"],
+            "env": [
+                {"name": "MULAMBDA_PROXY_UID", "value": "2501"},
+                {"name": "MULAMBDA_INTERCEPT_REDIRECT", "value": "8500=18500,8501=18501"}
+            ],
+            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+            // Root with NET_ADMIN as its only capability: what nft needs, nothing more.
+            "securityContext": {
+                "runAsUser": 0, "runAsGroup": 0, "runAsNonRoot": false,
+                "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+                "privileged": false,
+                "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]},
+                "seccompProfile": {"type": "RuntimeDefault"}
+            }
+        })
+    );
+    assert_eq!(
+        patched["spec"]["initContainers"][2],
+        review["request"]["object"]["spec"]["initContainers"][0]
+    );
+    assert_eq!(
+        patched["spec"]["containers"],
+        review["request"]["object"]["spec"]["containers"]
+    );
+
+    // The proxy: the exempt UID, the proxy ports, the same mapping as the init container.
+    let proxy = proxy_of(&pod);
+    assert_eq!(proxy.restart_policy.as_deref(), Some("Always"));
+    let sc = proxy.security_context.as_ref().unwrap();
+    assert_eq!((sc.run_as_user, sc.run_as_group), (Some(2501), Some(2501)));
+    assert_eq!(sc.run_as_non_root, Some(true));
+    assert_eq!(
+        sc.capabilities.as_ref().unwrap().drop,
+        Some(vec!["ALL".to_string()])
+    );
+    assert_eq!(env_value(proxy, "MULAMBDA_LISTEN"), "127.0.0.1:18501");
+    assert_eq!(env_value(proxy, "MULAMBDA_GRPC_LISTEN"), "127.0.0.1:18500");
+    let intercept = &spec.init_containers.as_ref().unwrap()[0];
+    assert_eq!(
+        env_value(proxy, "MULAMBDA_INTERCEPT_REDIRECT"),
+        env_value(intercept, "MULAMBDA_INTERCEPT_REDIRECT")
+    );
+    assert_eq!(
+        env_value(intercept, "MULAMBDA_PROXY_UID"),
+        sc.run_as_user.unwrap().to_string()
+    );
+    let ports: Vec<(String, i32)> = proxy
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| (p.name.clone().unwrap(), p.container_port))
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            ("mulambda-app".to_string(), 18501),
+            ("mulambda-grpc".to_string(), 18500),
+            ("mulambda-admin".to_string(), 9901)
+        ]
+    );
+    // Nobody else runs as the exempt UID (the app runs as the pod's 10001).
+    let others = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter())
+        .filter(|c| c.name != "mulambda-proxy")
+        .filter(|c| {
+            c.security_context
+                .as_ref()
+                .and_then(|s| s.run_as_user)
+                .or(spec.security_context.as_ref().and_then(|s| s.run_as_user))
+                == Some(2501)
+        })
+        .count();
+    assert_eq!(others, 0);
+
+    // The annotation round trip: the pod keeps what it asked for, the mapping is the
+    // annotation's ports, and the injected pod sent again is admitted unchanged.
+    let annotations = pod.metadata.annotations.as_ref().unwrap();
+    assert_eq!(annotations["mulambda.io/intercept-ports"], "8500,8501");
+    assert_eq!(annotations["mulambda.io/injected"], "true");
+    let mut resent = review.clone();
+    resent["request"]["object"] = patched;
+    let response = h.review(&resent).await;
+    assert!(response.response.allowed && response.response.patch.is_none());
+    h.webhook.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_pod_without_spec_gets_a_patch_that_applies() {
+    let h = Harness::start(true).await;
+    let mut review = fixture("opted-in.json");
+    review["request"]["object"]
+        .as_object_mut()
+        .unwrap()
+        .remove("spec");
+    let response = h.review(&review).await;
+    let patched = patched_pod(&review, &response);
+    let pod: Pod = serde_json::from_value(patched).expect("a Pod");
+    assert_eq!(
+        proxy_of(&pod).restart_policy.as_deref(),
+        Some("Always"),
+        "the proxy, as a native sidecar"
+    );
+    h.webhook.shutdown().await;
+}
+
+/// Log lines written while the guard lives (this thread; the test runtime is single-threaded,
+/// so the webhook's tasks log here too).
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_reviews_content_never_appears_in_the_log_or_the_answer() {
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&logs);
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || CapturedLogs(std::sync::Arc::clone(&sink)))
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let h = Harness::start(true).await;
+    const SECRET: &str = "SeCrEt-4711";
+    let good = fixture("opted-in.json")["request"].clone();
+    let mut bad_kind = good.clone();
+    bad_kind["kind"] = json!(SECRET);
+    let bodies: Vec<Vec<u8>> = vec![
+        format!("\"{SECRET}\"").into_bytes(),
+        format!("{{not json {SECRET}").into_bytes(),
+        format!("{{\"apiVersion\": \"{SECRET}\", \"kind\": \"AdmissionReview\"}}").into_bytes(),
+        serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview", "request": bad_kind}))
+        .unwrap(),
+        serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview", "request": {"uid": ["x", SECRET]}}))
+        .unwrap(),
+    ];
+    for body in bodies {
+        let (status, answer, _) = h.request(Method::POST, "/mutate", body.clone()).await;
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(answer.contains("not an AdmissionReview"), "{answer}");
+        assert!(!answer.contains(SECRET), "{answer}");
+    }
+    // A review whose object is not a Pod: answered (denied), its content not logged either.
+    let mut review = fixture("opted-in.json");
+    review["request"]["object"]["spec"]["containers"] = json!(SECRET);
+    let response = h.review(&review).await;
+    assert!(!response.response.allowed);
+    h.webhook.shutdown().await;
+
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        logs.matches("malformed admission request").count(),
+        5,
+        "every malformed review is logged:\n{logs}"
+    );
+    assert!(
+        logs.contains("outcome=\"error\"") || logs.contains("outcome=error"),
+        "{logs}"
+    );
+    assert!(!logs.contains(SECRET), "review content in the log:\n{logs}");
 }

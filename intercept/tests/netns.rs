@@ -138,7 +138,10 @@ fn a_connection_redirected_from_a_port_the_proxy_does_not_serve_is_refused_clear
         curl(&lab, &predict_url(9000), None),
         urllib(&lab, &predict_url(9000)),
     ] {
-        let Reply::Http(421, body) = reply else {
+        let Reply::Http {
+            status: 421, body, ..
+        } = reply
+        else {
             panic!("expected 421 Misdirected Request, got {reply:?}");
         };
         let error = body["error"].as_str().expect("TF Serving's error shape");
@@ -322,4 +325,40 @@ fn the_lab_namespace_has_no_way_out() {
         String::from_utf8(lab.ip(&["-6", "route", "show", "table", "all"]).stdout).unwrap();
     assert!(!routes.contains("default"), "{routes}");
     assert!(lab.name().starts_with("mulambda-intercept-test-"));
+}
+
+#[test]
+fn root_with_net_admin_as_its_only_capability_and_no_new_privileges_is_enough() {
+    // What the webhook's init container gets: UID 0, capabilities {drop: [ALL], add:
+    // [NET_ADMIN]} (the bounding set; root's effective set follows it on exec), no privilege
+    // escalation (no_new_privs). NET_RAW is not among them.
+    if !root_or_skip("the webhook's securityContext") {
+        return;
+    }
+    let lab = Lab::new(Family::V4);
+    let out = lab
+        .exec(
+            "setpriv",
+            &[
+                "--reuid=0",
+                "--regid=0",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all,+net_admin",
+                "--no-new-privs",
+                "sh",
+                "-c",
+                // The capability sets as the kernel reports them, then the init step.
+                "grep -E '^Cap(Eff|Bnd)' /proc/self/status && exec \"$0\" --proxy-uid 4242",
+                env!("CARGO_BIN_EXE_mulambda-intercept"),
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // CAP_NET_ADMIN is bit 12: 0x1000; nothing else.
+    assert!(stdout.contains("CapEff:\t0000000000001000"), "{stdout}");
+    assert!(stdout.contains("CapBnd:\t0000000000001000"), "{stdout}");
+    assert!(lab.mulambda_table().is_some());
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 use mulambda_catalog::names::env;
 use mulambda_catalog::{Endpoint, Id, ModelTraits, SoftCriteria, StoreConfig};
+use mulambda_intercept::Redirects;
 use mulambda_runtime::parse::{self, Blankable};
 use mulambda_runtime::{LeaseArgs, LogArgs, OptionError, PodArgs, StoreArgs, TraitArgs};
 
@@ -41,6 +42,16 @@ pub struct Args {
     #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:8501", value_name = "ADDR",
           value_parser = parse::socket_addr)]
     listen: SocketAddr,
+
+    /// Intercepted mode: the init step's port mapping, `TF_PORT=PROXY_PORT` items separated by
+    /// commas (the same value as `mulambda-intercept --redirect`; same variable). Application
+    /// listeners then also listen on the other loopback address, read each connection's original
+    /// destination and refuse connections redirected from ports they do not serve. Empty:
+    /// localhost mode.
+    #[arg(long, env = mulambda_intercept::cli::env::REDIRECT, value_name = "TF_PORT=PROXY_PORT,...",
+          default_value = "", hide_default_value = true,
+          value_parser = parse::blank_or(Redirects::parse))]
+    intercept_redirect: Blankable<Redirects>,
 
     /// Admin listener (`/metrics`, `/live`, `/ready`, `/probe`; `/explain` see --explain-from).
     #[arg(long, env = env::ADMIN_LISTEN, default_value = "0.0.0.0:9901", value_name = "ADDR",
@@ -130,6 +141,8 @@ pub struct Config {
     pub heartbeat: Duration,
     /// Application listener.
     pub listen: SocketAddr,
+    /// Intercepted mode's port mapping; `None`: localhost mode.
+    pub intercept: Option<Redirects>,
     /// Admin listener.
     pub admin_listen: SocketAddr,
     /// Who may call `/explain`.
@@ -200,6 +213,7 @@ impl Config {
             store: a.store.config(url, &a.lease),
             heartbeat: a.lease.heartbeat,
             listen: a.listen,
+            intercept: a.intercept_redirect,
             admin_listen: a.admin_listen,
             explain: a.explain_from,
             client_id: a.client_id.or(a.pod.pod_name).unwrap_or_else(generated_id),
@@ -338,6 +352,20 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("model-type") && e.contains("Not A Trait"), "{e}");
+    }
+
+    #[test]
+    fn intercepted_mode_takes_the_init_steps_mapping() {
+        assert_eq!(parse_with(&[]).unwrap().intercept, None);
+        let c = parse_with(&["--intercept-redirect", "8501=18501,8500=18500"]).unwrap();
+        assert_eq!(c.intercept, Some(Redirects::default()));
+        let e = parse_with(&["--intercept-redirect", "8501"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--intercept-redirect (MULAMBDA_INTERCEPT_REDIRECT)") && e.contains("8501"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! - [`app`]: the application listener; [`admin`]: `/metrics`, `/live`, `/ready`, `/probe`,
 //!   `/explain`. Both are served by [`mulambda_runtime::server`] (HTTP/1.1 + HTTP/2, limits,
 //!   graceful drain).
+//! - [`intercepted`]: application listeners with intercepted mode (both loopback addresses, the
+//!   original destination of redirected connections, refusal of unserved ports).
 //! - [`header_names`]: parsed `x-mulambda-*` header names; [`metrics`]: the
 //!   `mulambda_proxy_*` metrics.
 //!
@@ -24,6 +26,7 @@ pub mod app;
 pub mod config;
 pub mod forward;
 pub mod header_names;
+pub mod intercepted;
 pub mod metrics;
 pub mod paths;
 mod proxy;

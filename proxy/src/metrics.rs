@@ -423,6 +423,12 @@ impl Metrics {
         self.refreshes.with_label_values(&[trigger.as_str()]).inc();
     }
 
+    /// Registers a metric of another module (intercepted mode's counters) in this registry, so
+    /// that `/metrics` renders it.
+    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) -> prometheus::Result<()> {
+        self.registry.register(c)
+    }
+
     /// Renders the registry in Prometheus' text format.
     pub fn render(&self) -> Vec<u8> {
         let mut buf = Vec::with_capacity(8 * 1024);

@@ -15,6 +15,7 @@ use crate::admin::AdminState;
 use crate::app::AppState;
 use crate::config::Config;
 use crate::forward::Forwarder;
+use crate::intercepted::{AppListener, Interception, Protocol};
 use crate::metrics::Metrics;
 use crate::registration::{Registration, client_record};
 use crate::selection::{ClientPlacement, HealthRegistry};
@@ -23,7 +24,7 @@ use crate::snapshot::{Refresher, SnapshotState};
 /// A running proxy. Dropping it without [`Proxy::shutdown`] leaves its tasks running until the
 /// runtime ends; the client's lease then lapses by itself.
 pub struct Proxy {
-    app_addr: SocketAddr,
+    app_addrs: Vec<SocketAddr>,
     admin_addr: SocketAddr,
     client_id: Id,
     metrics: Metrics,
@@ -68,12 +69,21 @@ impl Proxy {
             drain_timeout: config.drain_timeout,
             ..Limits::APP
         };
-        let app_listener = Listener::bind("listen", config.listen, app_limits).await?;
+        let metrics = Metrics::new();
+        // Every application listener is an AppListener: intercepted mode applies to each.
+        let interception = Interception::new(config.intercept.clone(), &metrics);
+        let app_listener = AppListener::bind(
+            "listen",
+            config.listen,
+            app_limits,
+            Protocol::Rest,
+            &interception,
+        )
+        .await?;
         let admin_listener =
             Listener::bind("admin-listen", config.admin_listen, Limits::ADMIN).await?;
-        let (app_addr, admin_addr) = (app_listener.local_addr(), admin_listener.local_addr());
-
-        let metrics = Metrics::new();
+        interception.check_listeners();
+        let (app_addrs, admin_addr) = (app_listener.local_addrs(), admin_listener.local_addr());
         let snapshot = Arc::new(SnapshotState::new());
         let health = Arc::new(HealthRegistry::new(config.health));
         let draining = Arc::new(AtomicBool::new(false));
@@ -142,8 +152,9 @@ impl Proxy {
         ));
 
         tracing::info!(
-            %app_addr,
+            app_addrs = ?app_addrs,
             %admin_addr,
+            intercept = %interception.redirects().map_or_else(|| "off (localhost mode)".to_string(), |r| r.to_string()),
             client_id = %config.client_id,
             %probe_addr,
             store = %store.redacted_url(),
@@ -151,7 +162,7 @@ impl Proxy {
             "mulambda-proxy started"
         );
         Ok(Proxy {
-            app_addr,
+            app_addrs,
             admin_addr,
             client_id: config.client_id,
             metrics,
@@ -166,9 +177,15 @@ impl Proxy {
         })
     }
 
-    /// The bound application listener address.
+    /// The bound application listener address (the configured one).
     pub fn app_addr(&self) -> SocketAddr {
-        self.app_addr
+        self.app_addrs[0]
+    }
+
+    /// Every bound application listener address (in intercepted mode also the other loopback
+    /// address at the same port).
+    pub fn app_addrs(&self) -> &[SocketAddr] {
+        &self.app_addrs
     }
 
     /// The bound admin listener address.

@@ -247,3 +247,48 @@ async fn a_request_slower_than_the_header_timeout_is_still_answered() {
     cancel.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn the_per_connection_hook_sees_the_accepted_stream_before_any_byte() {
+    let listener = Listener::bind("listen", "127.0.0.1:0".parse().unwrap(), limits())
+        .await
+        .unwrap();
+    let addr = listener.local_addr();
+    let cancel = CancellationToken::new();
+    let task =
+        tokio::spawn(
+            listener.serve_accepted(
+                mulambda_runtime::server::Plain,
+                move |peer, tcp: &tokio::net::TcpStream| {
+                    // Read from the socket itself, not from what the server passes along.
+                    let seen = format!(
+                        "{{\"peer\":\"{}\",\"local\":\"{}\",\"same\":{}}}",
+                        tcp.peer_addr().unwrap(),
+                        tcp.local_addr().unwrap(),
+                        tcp.peer_addr().unwrap() == peer.remote
+                    );
+                    service_fn(move |_req: Request<Incoming>| {
+                        let seen = seen.clone();
+                        async move {
+                            Ok::<Response<Body>, Infallible>(response::json(StatusCode::OK, seen))
+                        }
+                    })
+                },
+                cancel.clone(),
+            ),
+        );
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let client = s.local_addr().unwrap();
+    let (status, body) = exchange(
+        &mut s,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["peer"], client.to_string());
+    assert_eq!(v["local"], addr.to_string());
+    assert_eq!(v["same"], true);
+    cancel.cancel();
+    assert!(task.await.unwrap());
+}

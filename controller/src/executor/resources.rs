@@ -4,15 +4,15 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, EnvVar, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, Service, ServicePort, ServiceSpec, TCPSocketAction,
-    Volume, VolumeMount,
+    Container, EmptyDirVolumeSource, EnvVar, PodSecurityContext, PodSpec, PodTemplateSpec,
+    ResourceRequirements, SeccompProfile, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use mulambda_catalog::names::{annotations, env, ports};
 
+use crate::crd::Runtime;
 use crate::executor::validate::ValidSpec;
 use crate::podspec::{
     self, StoreEnv, downward_api_env, env_secret, env_value, http_probe,
@@ -21,8 +21,9 @@ use crate::podspec::{
 use crate::webhook::sidecar::container_port;
 use crate::well_known::{
     COMPANION_ADMIN_PORT_NAME, COMPANION_COMMAND, COMPANION_CONTAINER, DEFAULT_IMAGE,
-    DEFAULT_MODEL_FETCH_IMAGE, DEFAULT_SERVING_IMAGE, GRPC_PORT_NAME, MODEL_FETCH_CONTAINER,
-    NONROOT_UID, REST_PORT_NAME, TFSERVING_CONTAINER, labels, prometheus,
+    DEFAULT_KSERVE_IMAGE, DEFAULT_MLSERVER_IMAGE, DEFAULT_MODEL_FETCH_IMAGE, DEFAULT_SERVING_IMAGE,
+    DEFAULT_TRITON_IMAGE, GRPC_PORT_NAME, MODEL_FETCH_CONTAINER, NONROOT_UID, PROTOCOLS_ENV,
+    REST_PORT_NAME, labels, prometheus,
 };
 
 /// The executors' images on the command line.
@@ -37,6 +38,22 @@ pub struct ImageArgs {
     #[arg(long, env = "MULAMBDA_SERVING_IMAGE", default_value = DEFAULT_SERVING_IMAGE,
           value_name = "IMAGE", value_parser = podspec::image)]
     pub serving_image: String,
+
+    /// Triton image of `runtime: triton` executors whose spec names none.
+    #[arg(long, env = "MULAMBDA_TRITON_IMAGE", default_value = DEFAULT_TRITON_IMAGE,
+          value_name = "IMAGE", value_parser = podspec::image)]
+    pub triton_image: String,
+
+    /// MLServer image of `runtime: mlserver` executors whose spec names none.
+    #[arg(long, env = "MULAMBDA_MLSERVER_IMAGE", default_value = DEFAULT_MLSERVER_IMAGE,
+          value_name = "IMAGE", value_parser = podspec::image)]
+    pub mlserver_image: String,
+
+    /// KServe model server image of `runtime: kserve` executors whose spec names none (the
+    /// framework's server, e.g. kserve/sklearnserver, started by its entrypoint).
+    #[arg(long, env = "MULAMBDA_KSERVE_IMAGE", default_value = DEFAULT_KSERVE_IMAGE,
+          value_name = "IMAGE", value_parser = podspec::image)]
+    pub kserve_image: String,
 
     /// Image of the executors' init container that copies the model from S3 into the pod
     /// (the MinIO client: `mc` as its entrypoint, `mirror` and `MC_HOST_<alias>` support).
@@ -53,6 +70,9 @@ impl ImageArgs {
         ExecutorTemplate {
             companion_image: self.companion_image,
             default_serving_image: self.serving_image,
+            triton_image: self.triton_image,
+            mlserver_image: self.mlserver_image,
+            kserve_image: self.kserve_image,
             model_fetch_image: self.model_fetch_image,
             store,
         }
@@ -66,10 +86,30 @@ pub struct ExecutorTemplate {
     pub companion_image: String,
     /// TF Serving image when the spec names none.
     pub default_serving_image: String,
+    /// Triton image when the spec names none.
+    pub triton_image: String,
+    /// MLServer image when the spec names none.
+    pub mlserver_image: String,
+    /// KServe model server image when the spec names none.
+    pub kserve_image: String,
     /// Image of the init container that copies the model from S3 (the MinIO client `mc`).
     pub model_fetch_image: String,
     /// Where companions find the store.
     pub store: StoreEnv,
+}
+
+// === impl ExecutorTemplate ===
+
+impl ExecutorTemplate {
+    /// The server image of `runtime` when a spec names none.
+    pub fn default_image(&self, runtime: Runtime) -> &str {
+        match runtime {
+            Runtime::TfServing => &self.default_serving_image,
+            Runtime::Triton => &self.triton_image,
+            Runtime::MlServer => &self.mlserver_image,
+            Runtime::KServe => &self.kserve_image,
+        }
+    }
 }
 
 /// Keys of the credentials Secret (also the names of the variables the model fetch gets them in).
@@ -120,8 +160,8 @@ fn metadata(spec: &ValidSpec, namespace: &str, owner: &OwnerReference) -> Object
     }
 }
 
-/// The Deployment: an init container copying the model from S3 into the pod, TF Serving serving
-/// it from there, the companion beside it.
+/// The Deployment: an init container copying the model from S3 into the pod, the model server
+/// (TF Serving or another runtime) serving it from there, the companion beside it.
 pub fn deployment(
     spec: &ValidSpec,
     serving_image: Option<&str>,
@@ -139,7 +179,7 @@ pub fn deployment(
         ]
         .map(|(k, v)| (k.to_string(), v)),
     );
-    let serving_image = serving_image.unwrap_or(&template.default_serving_image);
+    let serving_image = serving_image.unwrap_or_else(|| template.default_image(spec.runtime));
     Deployment {
         metadata: metadata(spec, namespace, owner),
         spec: DeploymentSpec {
@@ -161,7 +201,7 @@ pub fn deployment(
                         &template.model_fetch_image,
                     )]),
                     containers: vec![
-                        tfserving_container(spec, serving_image, resources),
+                        server_container(spec, serving_image, resources),
                         companion_container(spec, template),
                     ],
                     automount_service_account_token: Some(false),
@@ -285,42 +325,29 @@ fn model_fetch_container(spec: &ValidSpec, image: &str) -> Container {
     }
 }
 
-fn tfserving_container(
+/// The model server, per the spec's runtime (`executor::runtime`).
+fn server_container(
     spec: &ValidSpec,
     image: &str,
     resources: Option<&ResourceRequirements>,
 ) -> Container {
+    let runtime = spec.runtime;
+    let (command, args) = runtime.command_and_args(spec.model_name.as_str());
     Container {
-        name: TFSERVING_CONTAINER.to_string(),
+        name: runtime.container_name().to_string(),
         image: Some(image.to_string()),
-        // The image's entrypoint script adds its own --model_name/--model_base_path flags.
-        command: Some(vec!["tensorflow_model_server".to_string()]),
-        args: Some(vec![
-            format!("--model_name={}", spec.model_name.as_str()),
-            // The local copy made by the init container (not the s3:// URI: TF Serving 2.7 and
-            // later have no S3 file system, tensorflow/serving#1963).
-            format!("--model_base_path={}", model_dir(spec)),
-            format!("--rest_api_port={}", ports::TFSERVING_REST),
-            format!("--port={}", ports::TFSERVING_GRPC),
-        ]),
+        command,
+        args: Some(args),
+        env: runtime.env(),
         ports: Some(vec![
-            container_port(REST_PORT_NAME, ports::TFSERVING_REST),
-            container_port(GRPC_PORT_NAME, ports::TFSERVING_GRPC),
+            container_port(REST_PORT_NAME, runtime.rest_port()),
+            container_port(GRPC_PORT_NAME, runtime.grpc_port()),
         ]),
         resources: resources.cloned(),
-        // TF Serving opens its ports once the server is up; whether the model is AVAILABLE is
-        // the companion's readiness. No liveness probe: loading a large model must not be
-        // mistaken for a hang.
-        readiness_probe: Some(Probe {
-            tcp_socket: Some(TCPSocketAction {
-                port: IntOrString::String(REST_PORT_NAME.to_string()),
-                host: None,
-            }),
-            period_seconds: Some(5),
-            ..Probe::default()
-        }),
-        // TF Serving may write temporary files; its root filesystem stays writable, /tmp is
-        // an emptyDir.
+        readiness_probe: Some(runtime.readiness_probe()),
+        liveness_probe: runtime.liveness_probe(),
+        // Servers may write temporary files; their root filesystem stays writable, /tmp is an
+        // emptyDir.
         security_context: Some(restricted_security_context(false)),
         volume_mounts: Some(vec![
             mount(TMP_VOLUME, "/tmp", false),
@@ -333,18 +360,30 @@ fn tfserving_container(
 fn companion_container(spec: &ValidSpec, template: &ExecutorTemplate) -> Container {
     let mut env_vars: Vec<EnvVar> = downward_api_env();
     env_vars.extend(template.store.env());
+    let runtime = spec.runtime;
     env_vars.extend([
         env_value(env::EXECUTOR_ID, format!("$({})", env::POD_NAME)),
+        // Where the companion itself reaches the server.
         env_value(
             env::TFSERVING_URL,
-            format!("http://127.0.0.1:{}", ports::TFSERVING_REST),
+            format!("http://127.0.0.1:{}", runtime.rest_port()),
         ),
-        // The REST endpoint defaults to <pod IP>:8501 in the companion, which also brackets
-        // IPv6 addresses.
+    ]);
+    // The REST endpoint defaults to <pod IP>:8501 in the companion, which also brackets IPv6
+    // addresses; other ports are given (IPv4 pod addresses, like the gRPC endpoint).
+    if runtime.rest_port() != ports::TFSERVING_REST {
+        env_vars.push(env_value(
+            env::REST_ENDPOINT,
+            format!("$({}):{}", env::POD_IP, runtime.rest_port()),
+        ));
+    }
+    env_vars.extend([
         env_value(
             env::GRPC_ENDPOINT,
-            format!("$({}):{}", env::POD_IP, ports::TFSERVING_GRPC),
+            format!("$({}):{}", env::POD_IP, runtime.grpc_port()),
         ),
+        // What the executor speaks, in the catalog's protocol names (schema 2).
+        env_value(PROTOCOLS_ENV, runtime.protocols()),
         env_value(env::MODEL_NAME, spec.model_name.as_str()),
         env_value(env::MODEL_TYPE, spec.model_type.as_str()),
         env_value(env::INPUT_FORMAT, spec.input_format.as_str()),
@@ -381,7 +420,7 @@ fn companion_container(spec: &ValidSpec, template: &ExecutorTemplate) -> Contain
     }
 }
 
-/// The Service: TF Serving's REST and gRPC ports on the executor's pods (proxies use pod IPs
+/// The Service: the server's REST and gRPC ports on the executor's pods (proxies use pod IPs
 /// from the catalog; the Service is for direct use and debugging).
 pub fn service(spec: &ValidSpec, namespace: &str, owner: &OwnerReference) -> Service {
     let port = |name: &str, number: u16| ServicePort {
@@ -397,8 +436,8 @@ pub fn service(spec: &ValidSpec, namespace: &str, owner: &OwnerReference) -> Ser
             type_: Some("ClusterIP".to_string()),
             selector: Some(selector_labels(&spec.name)),
             ports: Some(vec![
-                port(REST_PORT_NAME, ports::TFSERVING_REST),
-                port(GRPC_PORT_NAME, ports::TFSERVING_GRPC),
+                port(REST_PORT_NAME, spec.runtime.rest_port()),
+                port(GRPC_PORT_NAME, spec.runtime.grpc_port()),
             ]),
             ..ServiceSpec::default()
         }),
@@ -536,7 +575,7 @@ mod tests {
     #[test]
     fn tf_serving_reads_the_local_copy_read_only_and_has_no_s3_settings() {
         let s = spec(|_| {});
-        let c = tfserving_container(&s, "tensorflow/serving", None);
+        let c = server_container(&s, "tensorflow/serving", None);
         assert_eq!(
             c.args.unwrap(),
             [

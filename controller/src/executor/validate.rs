@@ -3,7 +3,7 @@
 use kube::ResourceExt;
 use mulambda_catalog::{ModelName, TraitValue};
 
-use crate::crd::ModelExecutor;
+use crate::crd::{ModelExecutor, Runtime};
 
 /// A `ModelExecutor` spec that passed every check, in normalised form.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +32,8 @@ pub struct ValidSpec {
     pub s3_region: Option<String>,
     /// Credentials Secret name.
     pub credentials_secret: Option<String>,
+    /// The model server.
+    pub runtime: Runtime,
 }
 
 /// A refused field.
@@ -165,6 +167,7 @@ pub fn validate(mex: &ModelExecutor) -> Result<ValidSpec, SpecError> {
         s3_https,
         s3_region,
         credentials_secret,
+        runtime: s.runtime,
     })
 }
 

@@ -3,7 +3,8 @@
 //! TLS with rustls (ring) through tokio-rustls ([`Tls`]), HTTP/1.1 and HTTP/2 through
 //! [`mulambda_runtime::server`] (connection cap, header limits, drain). Every failure answers the
 //! API server, never panics: a body that is not an `admission.k8s.io/v1` `AdmissionReview` with a
-//! `request` gets HTTP 400 and `{"error": …}`.
+//! `request` gets HTTP 400 and `{"error": …}`. Neither that answer nor the log repeats any of
+//! the body: only what kind of error it was, and where.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -139,16 +140,14 @@ where
     };
     let review: AdmissionReviewRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return malformed(state, peer, &format!("not an AdmissionReview: {e}")),
+        Err(e) => return malformed(state, peer, &not_a_review(&e)),
     };
     if review.api_version != API_VERSION || review.kind != KIND {
+        // The values are not repeated: they are the sender's content.
         return malformed(
             state,
             peer,
-            &format!(
-                "expected apiVersion {API_VERSION} kind {KIND}, got apiVersion {:?} kind {:?}",
-                review.api_version, review.kind
-            ),
+            &format!("not an AdmissionReview: expected apiVersion {API_VERSION} kind {KIND}"),
         );
     }
     let Some(request) = review.request else {
@@ -173,6 +172,24 @@ where
     }
 }
 
+/// What is wrong with a body that is not an AdmissionReview, without any of its content:
+/// serde's messages quote the offending value (`invalid type: string "…"`), so only the kind of
+/// error and its position are kept, for the log and for the answer alike.
+fn not_a_review(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "JSON of another shape",
+        serde_json::error::Category::Eof => "truncated JSON",
+    };
+    format!(
+        "not an AdmissionReview: {kind} (line {}, column {}; the content is not repeated)",
+        e.line(),
+        e.column()
+    )
+}
+
+/// Counts, logs (never the body) and answers a request that is not a review.
 fn malformed(state: &WebhookState, peer: SocketAddr, message: &str) -> Response<Body> {
     state.metrics.webhook_request(Outcome::Error);
     tracing::warn!(%peer, error = message, "malformed admission request");

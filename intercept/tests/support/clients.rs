@@ -1,5 +1,6 @@
 //! Unmodified HTTP clients, run inside the lab: curl and Python's standard urllib.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::lab::{Lab, TF_HOST};
@@ -7,8 +8,15 @@ use super::lab::{Lab, TF_HOST};
 /// What a client got.
 #[derive(Debug)]
 pub enum Reply {
-    /// An HTTP response: status and body.
-    Http(u16, serde_json::Value),
+    /// An HTTP response: status, headers (names lower-case) and JSON body.
+    Http {
+        /// The status code.
+        status: u16,
+        /// Response headers, names lower-case (the last value of a repeated one).
+        headers: BTreeMap<String, String>,
+        /// The body, as JSON.
+        body: serde_json::Value,
+    },
     /// No connection: the client's own words.
     Failed(String),
 }
@@ -16,8 +24,17 @@ pub enum Reply {
 impl Reply {
     /// The body of a 200 response; panics with the reply otherwise.
     pub fn ok(self) -> serde_json::Value {
+        self.ok_with_headers().1
+    }
+
+    /// Headers and body of a 200 response; panics with the reply otherwise.
+    pub fn ok_with_headers(self) -> (BTreeMap<String, String>, serde_json::Value) {
         match self {
-            Reply::Http(200, body) => body,
+            Reply::Http {
+                status: 200,
+                headers,
+                body,
+            } => (headers, body),
             other => panic!("expected 200, got {other:?}"),
         }
     }
@@ -49,6 +66,8 @@ pub fn curl(lab: &Lab, url: &str, uid: Option<u32>) -> Reply {
         "content-type: application/json",
         "-d",
         BODY,
+        "-D",
+        "-",
         "-w",
         "\n%{http_code}",
         url,
@@ -68,26 +87,37 @@ pub fn curl(lab: &Lab, url: &str, uid: Option<u32>) -> Reply {
     if !out.status.success() {
         return Reply::Failed(format!("curl {}: {stderr}", out.status));
     }
-    let (body, code) = stdout
-        .rsplit_once('\n')
-        .expect("curl -w appends the status");
-    Reply::Http(
-        code.trim().parse().expect("status code"),
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("JSON body ({e}): {body}")),
-    )
+    // `-D -` writes the response head first, `-w` appends the status after the body.
+    let (head, rest) = stdout
+        .split_once("\r\n\r\n")
+        .expect("curl -D - writes the response head");
+    let (body, code) = rest.rsplit_once('\n').expect("curl -w appends the status");
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Reply::Http {
+        status: code.trim().parse().expect("status code"),
+        headers,
+        body: serde_json::from_str(body).unwrap_or_else(|e| panic!("JSON body ({e}): {body}")),
+    }
 }
 
 /// Python's `urllib.request.urlopen` POSTs a predict request.
 pub fn urllib(lab: &Lab, url: &str) -> Reply {
     const SCRIPT: &str = r#"
-import sys, urllib.request, urllib.error
+import json, sys, urllib.request, urllib.error
 req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(),
                              headers={"content-type": "application/json"})
 try:
     with urllib.request.urlopen(req, timeout=20) as resp:
-        print(resp.status); print(resp.read().decode())
+        print(resp.status); print(json.dumps({k.lower(): v for k, v in resp.headers.items()}))
+        print(resp.read().decode())
 except urllib.error.HTTPError as e:
-    print(e.code); print(e.read().decode())
+    print(e.code); print(json.dumps({k.lower(): v for k, v in e.headers.items()}))
+    print(e.read().decode())
 except urllib.error.URLError as e:
     print("urllib:", e.reason, file=sys.stderr); sys.exit(7)
 "#;
@@ -106,9 +136,16 @@ except urllib.error.URLError as e:
     if !out.status.success() {
         return Reply::Failed(format!("python {}: {stderr}", out.status));
     }
-    let (code, body) = stdout.split_once('\n').expect("status line");
-    Reply::Http(
-        code.trim().parse().expect("status code"),
-        serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("JSON body ({e}): {body}")),
-    )
+    let mut lines = stdout.splitn(3, '\n');
+    let (code, headers, body) = (
+        lines.next().expect("status line"),
+        lines.next().expect("headers line"),
+        lines.next().unwrap_or_default(),
+    );
+    Reply::Http {
+        status: code.trim().parse().expect("status code"),
+        headers: serde_json::from_str(headers).expect("headers as JSON"),
+        body: serde_json::from_str(body.trim())
+            .unwrap_or_else(|e| panic!("JSON body ({e}): {body}")),
+    }
 }

@@ -3,8 +3,8 @@
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
@@ -201,9 +201,51 @@ impl Lab {
 
     /// Runs the init binary inside the namespace.
     pub fn intercept(&self, args: &[&str]) -> Output {
-        self.exec(env!("CARGO_BIN_EXE_mulambda-intercept"), args)
+        let bin = intercept_binary().expect("the mulambda-intercept binary (see intercept_binary)");
+        self.exec(&bin.to_string_lossy(), args)
             .output()
             .expect("run mulambda-intercept")
+    }
+
+    /// Starts a long-running `program args` inside the namespace, optionally as `uid` (through
+    /// `setpriv`), stderr into `log`, stdout piped when `capture_stdout` (read it with
+    /// [`LabProcess::stdout`]) or into `log` too; killed when the guard drops.
+    pub fn spawn(
+        &self,
+        program: &Path,
+        args: &[&str],
+        uid: Option<u32>,
+        envs: &[(&str, String)],
+        log: &Path,
+        capture_stdout: bool,
+    ) -> LabProcess {
+        let program = program.to_string_lossy().into_owned();
+        let mut cmd = match uid {
+            None => self.exec(&program, args),
+            Some(uid) => {
+                let uid = uid.to_string();
+                let mut all = vec!["--reuid", &uid, "--regid", &uid, "--clear-groups", &program];
+                all.extend(args);
+                self.exec("setpriv", &all)
+            }
+        };
+        let log_file = fs::File::create(log).expect("create the process log");
+        let stdout = if capture_stdout {
+            Stdio::piped()
+        } else {
+            Stdio::from(log_file.try_clone().expect("clone the log file"))
+        };
+        cmd.envs(envs.iter().map(|(k, v)| (k, v)))
+            .stdout(stdout)
+            .stderr(log_file);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        LabProcess {
+            name: program,
+            child,
+            log: log.to_path_buf(),
+        }
     }
 
     /// `nft list ruleset` inside the namespace.
@@ -272,6 +314,61 @@ impl Drop for Lab {
             eprintln!("lab cleanup: remove {}: {e}", self.etc_dir.display());
         }
     }
+}
+
+/// A process started inside a lab; killed (SIGKILL) and reaped when dropped, before the lab
+/// (declare it after the lab).
+pub struct LabProcess {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl LabProcess {
+    /// Its standard output, to read start-up lines from.
+    pub fn stdout(&mut self) -> std::process::ChildStdout {
+        self.child.stdout.take().expect("stdout taken once")
+    }
+
+    /// Panics, with its log, when the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited ({status}):\n{}", self.name, self.log_text());
+        }
+    }
+
+    /// What it wrote to its log so far.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for LabProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `mulambda-intercept` binary: Cargo's path when this is the intercept crate's test, else
+/// the one a workspace build put in the target directory (see [`workspace_binary`]).
+pub fn intercept_binary() -> Option<PathBuf> {
+    match option_env!("CARGO_BIN_EXE_mulambda-intercept") {
+        Some(path) => Some(PathBuf::from(path)),
+        None => workspace_binary("mulambda-intercept"),
+    }
+}
+
+/// A binary of another workspace crate: Cargo gives a test only its own crate's binaries, but a
+/// workspace build (`cargo nextest run --workspace`, CI) puts all of them in the target
+/// directory this test binary runs from (`target/<profile>/deps/<test>`).
+pub fn workspace_binary(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
 }
 
 /// Removes namespaces (and their /etc/netns entries) left by a test process that was killed

@@ -18,6 +18,10 @@
 //! - **graceful drain**: on cancellation the listener closes, open connections finish their
 //!   requests for up to [`Limits::drain_timeout`], then the rest are closed.
 //!
+//! One per-connection hook: [`Listener::serve_accepted`] hands the service factory the accepted
+//! TCP stream (the proxy reads a redirected connection's original destination from it); the
+//! other entry points pass it a closure that ignores the stream.
+//!
 //! Request-level policy (timeouts that span retries, body limits that answer in TF Serving's
 //! shape) belongs to the services: it differs per listener and needs the request's headers.
 
@@ -210,6 +214,37 @@ impl Listener {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.serve_accepted(
+            handshake,
+            move |peer, _tcp: &TcpStream| make_service(peer),
+            cancel,
+        )
+        .await
+    }
+
+    /// Like [`Listener::serve_with`], but the service factory also sees the accepted TCP
+    /// stream, before the handshake and before any byte is read: the per-connection hook for
+    /// what only the socket knows (the proxy reads the original destination of a redirected
+    /// connection there, `SO_ORIGINAL_DST`). Listeners that need nothing of the socket use
+    /// [`Listener::serve`] or [`Listener::serve_with`], which pass this hook a closure that
+    /// ignores the stream: no cost for them.
+    pub async fn serve_accepted<H, M, S, B>(
+        self,
+        handshake: H,
+        mut make_service: M,
+        cancel: CancellationToken,
+    ) -> bool
+    where
+        H: Handshake,
+        M: FnMut(Peer, &TcpStream) -> S,
+        S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let limits = self.limits;
         let builder = Arc::new(builder(&limits));
         let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -251,7 +286,7 @@ impl Listener {
                 remote,
                 local: self.local,
             };
-            let service = FirstRequest::new(make_service(peer));
+            let service = FirstRequest::new(make_service(peer, &tcp));
             let started = Arc::clone(&service.seen);
             let (handshake, builder, watcher, cancel) = (
                 handshake.clone(),
